@@ -1,0 +1,90 @@
+/// Limits and timers of one Redress wire connection, used by both transports.
+///
+/// Every limit is enforced by the receiver before it buffers what it limits; the values are
+/// announced to the peer in `SETTINGS` where the protocol has a setting for them
+/// (docs/PROTOCOL.md §5).
+public struct ConnectionConfig: Sendable, Hashable {
+  /// The largest frame payload accepted, in octets (`MAX_FRAME_SIZE`); 16,384 to 16,777,215.
+  public var maxFrameSize: Int
+  /// The largest message accepted, in octets, counted as its fragments arrive. A larger request
+  /// fails the RPC with `resourceExhausted`.
+  public var maxMessageSize: Int
+  /// The largest metadata block accepted, in octets (`MAX_METADATA_SIZE`).
+  public var maxMetadataSize: Int
+  /// The most streams the peer may have open at once (`MAX_CONCURRENT_STREAMS`); more are refused.
+  public var maxConcurrentStreams: Int
+  /// The flow-control window of each stream, in octets (`INITIAL_WINDOW_SIZE`): how much a slow
+  /// reader lets its peer send before the peer must wait.
+  public var streamWindowSize: Int
+  /// The flow-control window of the whole connection, in octets.
+  public var connectionWindowSize: Int
+  /// The time allowed for the TLS handshake, the preface and the first `SETTINGS`.
+  public var handshakeTimeout: Duration
+  /// A connection with no open stream for this long is closed with `GOAWAY(NO_ERROR)`; `nil` never.
+  public var idleTimeout: Duration?
+  /// Pings sent to check that the peer is alive; `nil` sends none (the peer's are still answered).
+  public var keepalive: Keepalive?
+  /// The most `RST_STREAM`s (and stream errors) accepted from the peer per interval before the
+  /// connection is closed with `ENHANCE_YOUR_CALM`.
+  public var resetRateLimit: RateLimit
+  /// The most `PING`s accepted from the peer per interval before the connection is closed with
+  /// `ENHANCE_YOUR_CALM`.
+  public var pingRateLimit: RateLimit
+
+  /// Keepalive pings.
+  public struct Keepalive: Sendable, Hashable {
+    /// Time between pings.
+    public var interval: Duration
+    /// Time to wait for the ping's `ACK` before closing the connection.
+    public var timeout: Duration
+
+    /// Pings every `interval`; closes if one is not answered within `timeout`.
+    public init(interval: Duration, timeout: Duration) {
+      self.interval = interval
+      self.timeout = timeout
+    }
+  }
+
+  /// At most `maxEvents` per `interval`.
+  public struct RateLimit: Sendable, Hashable {
+    /// Events allowed per interval.
+    public var maxEvents: Int
+    /// The interval.
+    public var interval: Duration
+
+    /// A limit of `maxEvents` per `interval`.
+    public init(maxEvents: Int, per interval: Duration) {
+      self.maxEvents = maxEvents
+      self.interval = interval
+    }
+  }
+
+  /// The defaults: 16 KiB frames, 4 MiB messages, 16 KiB metadata, 256 streams, 1 MiB stream and
+  /// 4 MiB connection windows, 10 s handshake, 5 min idle, no keepalive, at most 1,000 resets
+  /// and 50 pings per 10 s.
+  public static var defaults: Self {
+    Self(
+      maxFrameSize: 16_384,
+      maxMessageSize: 4 * 1024 * 1024,
+      maxMetadataSize: 16_384,
+      maxConcurrentStreams: 256,
+      streamWindowSize: 1024 * 1024,
+      connectionWindowSize: 4 * 1024 * 1024,
+      handshakeTimeout: .seconds(10),
+      idleTimeout: .seconds(300),
+      keepalive: nil,
+      resetRateLimit: RateLimit(maxEvents: 1000, per: .seconds(10)),
+      pingRateLimit: RateLimit(maxEvents: 50, per: .seconds(10))
+    )
+  }
+
+  /// The settings this side announces.
+  var localSettings: PeerSettings {
+    var settings = PeerSettings()
+    settings.maxFrameSize = min(max(self.maxFrameSize, PeerSettings.minimumMaxFrameSize), PeerSettings.maximumMaxFrameSize)
+    settings.maxConcurrentStreams = min(max(self.maxConcurrentStreams, 0), Int(Int32.max))
+    settings.initialWindowSize = min(max(self.streamWindowSize, 0), PeerSettings.maximumWindowSize)
+    settings.maxMetadataSize = min(max(self.maxMetadataSize, 0), PeerSettings.maximumMaxFrameSize)
+    return settings
+  }
+}

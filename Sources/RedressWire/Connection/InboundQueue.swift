@@ -1,0 +1,143 @@
+import NIOCore
+import Synchronization
+
+/// The parts one stream received, waiting for the one GRPCCore task that reads them.
+///
+/// Filled on the event loop, drained by an async task. Reading a message reports its
+/// flow-control credit back through `onConsume`, so a slow reader stops the sender instead of
+/// growing this queue (docs/PROTOCOL.md, flow control).
+final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
+  typealias Element = Part
+
+  private struct Entry {
+    var part: Part
+    /// Flow-control credit to return when read; `nil` for parts that are not messages.
+    var credit: Int?
+  }
+
+  private struct State {
+    var buffer = CircularBuffer<Entry>()
+    var waiter: CheckedContinuation<Part?, any Error>?
+    /// `nil` while open; `.success` once finished (after the buffer drains); `.failure` at once.
+    var terminal: Result<Void, any Error>?
+  }
+
+  private let state = Mutex(State())
+  private let onConsume: @Sendable (Int) -> Void
+
+  init(onConsume: @escaping @Sendable (Int) -> Void) {
+    self.onConsume = onConsume
+  }
+
+  /// Adds a part; `credit` is given back through `onConsume` when a message is read.
+  func yield(_ part: Part, credit: Int?) {
+    let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
+      guard state.terminal == nil else { return nil }
+      if let waiter = state.waiter {
+        state.waiter = nil
+        return waiter
+      }
+      state.buffer.append(Entry(part: part, credit: credit))
+      return nil
+    }
+    if let waiter {
+      if let credit { self.onConsume(credit) }
+      waiter.resume(returning: part)
+    }
+  }
+
+  /// Ends the sequence after the parts already queued.
+  func finish() {
+    let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
+      guard state.terminal == nil else { return nil }
+      state.terminal = .success(())
+      defer { state.waiter = nil }
+      return state.waiter
+    }
+    waiter?.resume(returning: nil)
+  }
+
+  /// Fails the sequence at once, dropping whatever was queued.
+  func fail(_ error: any Error) {
+    let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
+      if case .failure = state.terminal { return nil }
+      state.terminal = .failure(error)
+      state.buffer.removeAll()
+      defer { state.waiter = nil }
+      return state.waiter
+    }
+    waiter?.resume(throwing: error)
+  }
+
+  private enum Poll {
+    case part(Part, credit: Int?)
+    case end
+    case error(any Error)
+    case wait
+  }
+
+  private func poll(_ state: inout State) -> Poll {
+    if case .failure(let error) = state.terminal { return .error(error) }
+    if let entry = state.buffer.popFirst() { return .part(entry.part, credit: entry.credit) }
+    if state.terminal != nil { return .end }
+    return .wait
+  }
+
+  func next() async throws -> Part? {
+    // Fast path: a part is already here, no continuation needed.
+    switch self.state.withLock({ self.poll(&$0) }) {
+    case .part(let part, let credit):
+      if let credit { self.onConsume(credit) }
+      return part
+    case .end:
+      return nil
+    case .error(let error):
+      throw error
+    case .wait:
+      break
+    }
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Part?, any Error>) in
+        let result = self.state.withLock { state -> Poll in
+          let result = self.poll(&state)
+          if case .wait = result {
+            if Task.isCancelled {
+              return .error(CancellationError())
+            }
+            state.waiter = continuation
+          }
+          return result
+        }
+        switch result {
+        case .part(let part, let credit):
+          if let credit { self.onConsume(credit) }
+          continuation.resume(returning: part)
+        case .end:
+          continuation.resume(returning: nil)
+        case .error(let error):
+          continuation.resume(throwing: error)
+        case .wait:
+          break
+        }
+      }
+    } onCancel: {
+      let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
+        defer { state.waiter = nil }
+        return state.waiter
+      }
+      waiter?.resume(throwing: CancellationError())
+    }
+  }
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    let queue: InboundQueue<Part>
+
+    mutating func next() async throws -> Part? {
+      try await self.queue.next()
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator {
+    AsyncIterator(queue: self)
+  }
+}
