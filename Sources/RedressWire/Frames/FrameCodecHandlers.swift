@@ -4,7 +4,7 @@ public import NIOCore
 ///
 /// Connections parse inline in their handler instead (one pipeline hop fewer per read); both use
 /// the same parser, so what is tested here is what runs.
-public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+public struct FrameDecoder: ByteToMessageDecoder {
   public typealias InboundOut = FrameParser.Element
 
   private var parser: FrameParser
@@ -18,15 +18,24 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     )
   }
 
-  public mutating func decode(buffer: inout ByteBuffer) throws -> FrameParser.Element? {
+  public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
     if buffer.readableBytes > 0 {
       self.parser.append(buffer.readSlice(length: buffer.readableBytes)!)
     }
-    return try self.parser.next()
+    // The parser now holds every octet, so `buffer` is empty and ByteToMessageHandler will not
+    // call again for this read: everything already complete must be delivered now.
+    while let element = try self.parser.next() {
+      context.fireChannelRead(Self.wrapInboundOut(element))
+    }
+    return .needMoreData
   }
 
-  public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> FrameParser.Element? {
-    try self.decode(buffer: &buffer)
+  public mutating func decodeLast(
+    context: ChannelHandlerContext,
+    buffer: inout ByteBuffer,
+    seenEOF: Bool
+  ) throws -> DecodingState {
+    try self.decode(context: context, buffer: &buffer)
   }
 }
 
