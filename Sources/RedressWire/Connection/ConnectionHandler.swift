@@ -133,6 +133,14 @@ final class ConnectionHandler: ChannelInboundHandler {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    if (self.phase == .awaitingPreface || self.phase == .awaitingSettings) && self.closeReason == nil {
+      // Nothing else reports it: e.g. a client that rejected our certificate after the TLS
+      // handshake (a host name mismatch) just closes.
+      self.logger.info(
+        "Connection closed by the peer before the handshake completed",
+        metadata: ["peer": "\(self.remoteAddress)", "phase": "\(self.phase)"]
+      )
+    }
     self.tearDown(reason: self.closeReason ?? RPCError(code: .unavailable, message: "The connection to \(self.remoteAddress) closed."))
     context.fireChannelInactive()
   }
@@ -443,11 +451,12 @@ final class ConnectionHandler: ChannelInboundHandler {
       throw WireError(.protocolError, "MESSAGE on stream \(id) before the response HEADERS", stream: id)
     }
     guard length <= stream.receiveWindow else {
-      throw WireError(.flowControlError, "MESSAGE of \(length) octets exceeds stream \(id)'s window \(stream.receiveWindow)", stream: id)
+      // A connection error, as for the connection window: the peer's flow-control accounting is broken.
+      throw WireError(.flowControlError, "MESSAGE of \(length) octets exceeds stream \(id)'s window \(stream.receiveWindow)")
     }
     stream.receiveWindow -= length
     if flags.contains(.compressed) {
-      throw WireError(.protocolError, "compressed MESSAGE on stream \(id) but no grpc-encoding was negotiated", stream: id)
+      throw WireError(.internalError, "compressed MESSAGE on stream \(id) but no grpc-encoding was negotiated", stream: id)
     }
 
     let endMessage = flags.contains(.endMessage)
@@ -1079,6 +1088,9 @@ final class ConnectionHandler: ChannelInboundHandler {
       default:
         return "TLS error: \(error)"
       }
+    }
+    if error is BoringSSLError || error is NIOSSLExtraError {
+      return "TLS error: \(error)"
     }
     return "\(error)"
   }
