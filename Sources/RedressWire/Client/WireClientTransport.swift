@@ -130,8 +130,10 @@ public final class WireClientTransport: ClientTransport, Sendable {
         throw RPCError(code: .invalidArgument, message: "Invalid client TLS configuration: \(error)", cause: error)
       }
       let name = tls.serverHostnameOverride ?? host
-      // SNI carries host names only; an IP address target is verified against the certificate's IP SANs.
-      self.serverHostname = name
+      // SNI carries host names only. For an IP address NIOSSL is given no name and verifies the
+      // certificate's IP SANs against the address it connected to.
+      let isIPAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+      self.serverHostname = isIPAddress ? nil : name
     case .plaintextForTestingOnly:
       self.sslContext = nil
       self.serverHostname = nil

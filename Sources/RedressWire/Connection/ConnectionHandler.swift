@@ -191,6 +191,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     guard self.phase != .closed else { return }
     self.inReadLoop = true
     self.parser.append(self.unwrapInboundIn(data))
+    defer {
+      // Answers go out at the end of the read burst (channelReadComplete) or, if no such event
+      // follows this read, on the next loop turn: never left waiting for more input.
+      self.inReadLoop = false
+      self.scheduleFlush()
+    }
     while self.phase != .closed {
       let element: FrameParser.Element?
       do {
@@ -222,7 +228,6 @@ final class ConnectionHandler: ChannelInboundHandler {
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
-    self.inReadLoop = false
     self.flushIfNeeded()
     context.fireChannelReadComplete()
   }
@@ -957,7 +962,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
   /// Coalesces flushes of writes arriving from many tasks into one per event-loop turn.
   func scheduleFlush() {
-    guard !self.flushScheduled, !self.inReadLoop else { return }
+    guard !self.flushScheduled, self.flushPending, self.context != nil else { return }
     self.flushScheduled = true
     self.context.eventLoop.assumeIsolated().execute {
       self.flushScheduled = false

@@ -1,3 +1,4 @@
+import GRPCCore
 import NIOCore
 import Synchronization
 
@@ -23,6 +24,11 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
   }
 
   private let state = Mutex(State())
+
+  /// What a read ends with when its task is cancelled: GRPCCore reports the RPC as cancelled.
+  private static var cancelled: RPCError {
+    RPCError(code: .cancelled, message: "The RPC was cancelled.")
+  }
   private let onConsume: @Sendable (Int) -> Void
 
   init(onConsume: @escaping @Sendable (Int) -> Void) {
@@ -102,7 +108,7 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
           let result = self.poll(&state)
           if case .wait = result {
             if Task.isCancelled {
-              return .error(CancellationError())
+              return .error(Self.cancelled)
             }
             state.waiter = continuation
           }
@@ -125,7 +131,7 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
         defer { state.waiter = nil }
         return state.waiter
       }
-      waiter?.resume(throwing: CancellationError())
+      waiter?.resume(throwing: Self.cancelled)
     }
   }
 
