@@ -299,21 +299,32 @@ struct InteropTests {
     let probe = CancellationProbe()
     try await self.withInterop(probe: probe) { stub in
       var options = CallOptions.defaults
-      options.timeout = .milliseconds(50)
+      // Long enough for the first, immediate response to arrive (which proves the handler is
+      // running), short enough to end in the second, half-hour pause.
+      options.timeout = .seconds(1)
+      let (firstResponse, firstResponseContinuation) = AsyncStream.makeStream(of: Int.self)
       let error = await #expect(throws: RPCError.self) {
         try await stub.fullDuplexCall(options: options) { writer in
-          // The server waits about half an hour before answering.
           try await writer.write(
             .with {
-              $0.responseParameters = [.with { $0.size = 1; $0.intervalUs = 2_000_000_000 }]
+              $0.responseParameters = [
+                .with { $0.size = 1 },
+                .with { $0.size = 1; $0.intervalUs = 2_000_000_000 },
+              ]
               $0.payload.body = Data(count: 27_182)
             }
           )
         } onResponse: { response in
-          for try await _ in response.messages {}
+          for try await message in response.messages {
+            firstResponseContinuation.yield(message.payload.body.count)
+          }
         }
       }
+      firstResponseContinuation.finish()
       #expect(error?.code == .deadlineExceeded)
+      var responses: [Int] = []
+      for await size in firstResponse { responses.append(size) }
+      #expect(responses == [1], "the handler answered the first response before the deadline")
       let event = await probe.nextCancellation()
       #expect(event?.method.method == "FullDuplexCall")
       #expect(event?.source == .rpcCancellationHandle)

@@ -147,8 +147,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     if let event = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = event {
-      if let negotiated, negotiated != WireTLS.alpnIdentifier {
-        self.connectionError(WireError(.protocolError, "ALPN negotiated '\(negotiated)', expected '\(WireTLS.alpnIdentifier)'"))
+      guard negotiated == WireTLS.alpnIdentifier else {
+        self.connectionError(
+          WireError(.protocolError, "TLS ALPN selected '\(negotiated ?? "no protocol")'; Redress peers must select '\(WireTLS.alpnIdentifier)'")
+        )
         return
       }
       if let sslHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self),
@@ -278,7 +280,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       guard preface.minimumVersion <= supported && supported <= preface.maximumVersion else {
         throw WireError(
           .versionUnsupported,
-          "client offered versions \(preface.minimumVersion)...\(preface.maximumVersion); this server speaks \(supported)...\(supported)"
+          "server speaks versions \(supported)...\(supported); the client offered \(preface.minimumVersion)...\(preface.maximumVersion)"
         )
       }
       Preface.selected(supported).encode(into: &self.outBuffer)
@@ -676,6 +678,13 @@ final class ConnectionHandler: ChannelInboundHandler {
       stream.failPending(rpcError)
       self.resetStream(stream, code: error.code)
     } else {
+      if self.isServer && id > self.lastPeerStreamID {
+        // A rejected HEADERS still uses up its stream id, so it cannot be reused.
+        guard id % 2 == 1 else {
+          return self.connectionError(WireError(.protocolError, "stream id \(id) is even: clients open odd-numbered streams"))
+        }
+        self.lastPeerStreamID = id
+      }
       self.write(.resetStream(streamID: id, code: error.code))
       self.rememberClosed(id)
       self.markFlush()

@@ -63,8 +63,9 @@ final class StreamRecord {
   func failInbound(_ error: any Error) {
     switch self.inbound {
     case .server(let queue, let slot):
-      queue.fail(error)
+      // Cancel first: a handler woken by the failed read must already see its RPC cancelled.
       slot.cancel()
+      queue.fail(error)
     case .client(let queue):
       queue.fail(error)
     }
