@@ -1035,7 +1035,12 @@ final class ConnectionHandler: ChannelInboundHandler {
       self.closeChannel()
       return
     }
-    self.sendGoAway(code: .noError, debug: self.isServer ? "server shutting down" : "client shutting down")
+    if self.isServer {
+      self.sendGoAway(code: .noError, debug: "server shutting down")
+    } else {
+      // A client says GOAWAY(0) once its last call is done (closeIfIdle), PROTOCOL.md §13.
+      self.notifyDraining()
+    }
     self.closeWhenIdle = true
     self.flushNow()
     self.closeIfIdle()
