@@ -834,7 +834,8 @@ final class ConnectionHandler: ChannelInboundHandler {
   private func removeStream(_ stream: StreamRecord) {
     guard self.streams.removeValue(forKey: stream.key) != nil else { return }
     if stream.id != 0 { self.streamsByID.removeValue(forKey: stream.id) }
-    stream.pending.removeAll()
+    // Writers still waiting on this stream learn it is gone rather than wait forever.
+    stream.failPending(RPCError(code: .cancelled, message: "The stream is closed."))
     while self.streams.count < self.peerSettings.maxConcurrentStreams, let waiting = self.waitingOpens.popFirst() {
       let next = waiting.make()
       self.streams[waiting.key] = next
