@@ -24,6 +24,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
     .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+    .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
   ],
   targets: [
     // Code generated from Protos/ by tools/generate-protos.sh; never edited by hand.
@@ -47,6 +48,7 @@ let package = Package(
         .product(name: "NIOTLS", package: "swift-nio"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CompressNIO", package: "compress-nio"),
       ],
       swiftSettings: strictSettings
     ),

@@ -142,6 +142,18 @@ public final class WireClientTransport: ClientTransport, Sendable {
     (self.demand, self.demandContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
+  /// The algorithm to compress a call's requests with: the one its options ask for, if enabled.
+  private func requestCompression(_ requested: CompressionAlgorithm?) -> CompressionAlgorithm? {
+    guard let requested, requested != .none,
+      self.config.connection.compression.enabledAlgorithms.contains(requested)
+    else { return nil }
+    return requested
+  }
+
+  private var acceptEncoding: String {
+    MessageCompression.acceptEncoding(self.config.connection.compression.enabledAlgorithms)
+  }
+
   public var retryThrottle: RetryThrottle? {
     self.config.serviceConfig.retryThrottling.map { RetryThrottle(policy: $0) }
   }
@@ -416,7 +428,14 @@ public final class WireClientTransport: ClientTransport, Sendable {
     let stream = RPCStream(
       descriptor: descriptor,
       inbound: RPCAsyncSequence<RPCResponsePart<WireBytes>, any Error>(wrapping: queue),
-      outbound: RPCWriter.Closable(wrapping: ClientStreamWriter(handle: handle, path: descriptor.path))
+      outbound: RPCWriter.Closable(
+        wrapping: ClientStreamWriter(
+          handle: handle,
+          path: descriptor.path,
+          compression: self.requestCompression(options.compression),
+          acceptEncoding: self.acceptEncoding
+        )
+      )
     )
     let context = ClientContext(descriptor: descriptor, remotePeer: connection.remotePeer, localPeer: connection.localPeer)
     return try await closure(stream, context)

@@ -1,3 +1,5 @@
+public import GRPCCore
+
 /// Limits and timers of one Redress wire connection, used by both transports.
 ///
 /// Every limit is enforced by the receiver before it buffers what it limits; the values are
@@ -30,6 +32,30 @@ public struct ConnectionConfig: Sendable, Hashable {
   /// The most `PING`s accepted from the peer per interval before the connection is closed with
   /// `ENHANCE_YOUR_CALM`.
   public var pingRateLimit: RateLimit
+  /// Message compression (`grpc-encoding`, docs/PROTOCOL.md §7.7).
+  public var compression: Compression
+
+  /// Which compressed messages this side accepts, and how a server compresses its responses.
+  public struct Compression: Sendable, Hashable {
+    /// Algorithms this side decompresses and advertises in `grpc-accept-encoding`; a client may
+    /// compress requests only with these. Uncompressed (`identity`) is always accepted.
+    public var enabledAlgorithms: CompressionAlgorithmSet
+    /// Servers only: the algorithm responses are compressed with when the client accepts it;
+    /// `.none` sends them uncompressed.
+    public var responseAlgorithm: CompressionAlgorithm
+
+    /// Accepts `enabledAlgorithms`; compresses responses with `responseAlgorithm`.
+    public init(enabledAlgorithms: CompressionAlgorithmSet, responseAlgorithm: CompressionAlgorithm = .none) {
+      self.enabledAlgorithms = enabledAlgorithms
+      self.responseAlgorithm = responseAlgorithm
+    }
+
+    /// gzip and deflate accepted (decompression is bounded by `maxMessageSize`); responses
+    /// uncompressed.
+    public static var defaults: Self {
+      Self(enabledAlgorithms: [.gzip, .deflate], responseAlgorithm: .none)
+    }
+  }
 
   /// Keepalive pings.
   public struct Keepalive: Sendable, Hashable {
@@ -61,7 +87,7 @@ public struct ConnectionConfig: Sendable, Hashable {
 
   /// The defaults: 16 KiB frames, 4 MiB messages, 16 KiB metadata, 256 streams, 1 MiB stream and
   /// 4 MiB connection windows, 10 s handshake, 5 min idle, no keepalive, at most 1,000 resets
-  /// and 50 pings per 10 s.
+  /// and 50 pings per 10 s, gzip and deflate accepted.
   public static var defaults: Self {
     Self(
       maxFrameSize: 16_384,
@@ -74,7 +100,8 @@ public struct ConnectionConfig: Sendable, Hashable {
       idleTimeout: .seconds(300),
       keepalive: nil,
       resetRateLimit: RateLimit(maxEvents: 1000, per: .seconds(10)),
-      pingRateLimit: RateLimit(maxEvents: 50, per: .seconds(10))
+      pingRateLimit: RateLimit(maxEvents: 50, per: .seconds(10)),
+      compression: .defaults
     )
   }
 

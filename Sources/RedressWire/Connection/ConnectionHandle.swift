@@ -58,13 +58,23 @@ struct ServerStreamWriter: ClosableRPCWriterProtocol {
   typealias Element = RPCResponsePart<WireBytes>
 
   let handle: StreamHandle
+  /// The algorithm responses are compressed with, agreed when the stream opened; `nil` for none.
+  let compression: CompressionAlgorithm?
 
   func write(_ element: RPCResponsePart<WireBytes>) async throws {
     switch element {
-    case .metadata(let metadata):
+    case .metadata(var metadata):
+      if let compression, let name = MessageCompression.name(of: compression) {
+        metadata.replaceOrAddString(name, forKey: MessageCompression.encodingKey)
+      }
       try await self.handle.write(.headers(path: "", metadata: metadata))
     case .message(let bytes):
-      try await self.handle.write(.message(bytes.buffer))
+      if let compression {
+        let compressed = try MessageCompression.compress(bytes.buffer, with: compression)
+        try await self.handle.write(.message(compressed, compressed: true))
+      } else {
+        try await self.handle.write(.message(bytes.buffer, compressed: false))
+      }
     case .status(let status, let metadata):
       try await self.handle.write(.trailers(status, metadata))
     }
@@ -91,13 +101,26 @@ struct ClientStreamWriter: ClosableRPCWriterProtocol {
 
   let handle: StreamHandle
   let path: String
+  /// The algorithm requests are compressed with; `nil` for none.
+  let compression: CompressionAlgorithm?
+  /// The `grpc-accept-encoding` value advertised with the request.
+  let acceptEncoding: String
 
   func write(_ element: RPCRequestPart<WireBytes>) async throws {
     switch element {
-    case .metadata(let metadata):
+    case .metadata(var metadata):
+      if let compression, let name = MessageCompression.name(of: compression) {
+        metadata.replaceOrAddString(name, forKey: MessageCompression.encodingKey)
+      }
+      metadata.replaceOrAddString(self.acceptEncoding, forKey: MessageCompression.acceptEncodingKey)
       try await self.handle.write(.headers(path: self.path, metadata: metadata))
     case .message(let bytes):
-      try await self.handle.write(.message(bytes.buffer))
+      if let compression {
+        let compressed = try MessageCompression.compress(bytes.buffer, with: compression)
+        try await self.handle.write(.message(compressed, compressed: true))
+      } else {
+        try await self.handle.write(.message(bytes.buffer, compressed: false))
+      }
     }
   }
 
@@ -122,6 +145,8 @@ struct ServerStreamStart: Sendable {
   let inbound: InboundQueue<RPCRequestPart<WireBytes>>
   let handle: StreamHandle
   let cancellation: CancellationSlot
+  /// The algorithm to compress responses with, if the client accepts one the server uses.
+  let responseCompression: CompressionAlgorithm?
   let peer: PeerIdentity?
   let remoteAddress: String
   let localAddress: String

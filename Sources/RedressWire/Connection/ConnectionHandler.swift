@@ -361,6 +361,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         throw WireError(.protocolError, "a second HEADERS on stream \(id)", stream: id)
       }
       stream.receivedHeaders = true
+      if let name = metadata[stringValues: MessageCompression.encodingKey].first(where: { _ in true }), name != "identity" {
+        guard let algorithm = MessageCompression.algorithm(named: name),
+          self.config.compression.enabledAlgorithms.contains(algorithm)
+        else {
+          throw WireError(.internalError, "the server compresses with '\(name.prefix(64))', which this client did not accept", stream: id)
+        }
+        stream.inboundEncoding = algorithm
+      }
       if case .client(let queue) = stream.inbound {
         queue.yield(.metadata(metadata), credit: nil)
       }
@@ -393,6 +401,35 @@ final class ConnectionHandler: ChannelInboundHandler {
       throw WireError(.protocolError, "path '\(path.prefix(200))' is not '/package.Service/Method'", stream: id)
     }
 
+    let compression = self.config.compression
+    var requestEncoding: CompressionAlgorithm?
+    if let name = metadata[stringValues: MessageCompression.encodingKey].first(where: { _ in true }), name != "identity" {
+      guard let algorithm = MessageCompression.algorithm(named: name), compression.enabledAlgorithms.contains(algorithm) else {
+        // As gRPC: an encoding the server does not accept is answered `unimplemented`, naming
+        // the ones it does, before any handler runs.
+        let accepted = MessageCompression.acceptEncoding(compression.enabledAlgorithms)
+        var trailers = Metadata()
+        trailers.addString(accepted, forKey: MessageCompression.acceptEncodingKey)
+        self.write(
+          .trailers(
+            streamID: id,
+            status: Status(code: .unimplemented, message: "Compression algorithm '\(name.prefix(64))' is not supported; this server accepts \(accepted)."),
+            metadata: trailers
+          )
+        )
+        self.rememberClosed(id)
+        return
+      }
+      requestEncoding = algorithm
+    }
+    var responseCompression: CompressionAlgorithm?
+    if compression.responseAlgorithm != .none,
+      compression.enabledAlgorithms.contains(compression.responseAlgorithm),
+      MessageCompression.parseAcceptEncoding(metadata).contains(compression.responseAlgorithm)
+    {
+      responseCompression = compression.responseAlgorithm
+    }
+
     let key = UInt64(id)
     let queue = InboundQueue<RPCRequestPart<WireBytes>>(onConsume: self.makeCreditCallback(key: key))
     let slot = CancellationSlot()
@@ -404,6 +441,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       receiveWindow: self.localSettings.initialWindowSize
     )
     stream.receivedHeaders = true
+    stream.inboundEncoding = requestEncoding
     self.streams[key] = stream
     self.streamsByID[id] = stream
     self.idleTimer?.cancel()
@@ -419,6 +457,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         inbound: queue,
         handle: StreamHandle(key: key, connection: self.makeHandle()),
         cancellation: slot,
+        responseCompression: responseCompression,
         peer: self.peerIdentity,
         remoteAddress: self.remoteAddress,
         localAddress: self.localAddress
@@ -462,7 +501,13 @@ final class ConnectionHandler: ChannelInboundHandler {
       throw WireError(.flowControlError, "MESSAGE of \(length) octets exceeds stream \(id)'s window \(stream.receiveWindow)")
     }
     stream.receiveWindow -= length
-    if flags.contains(.compressed) {
+    let compressed = flags.contains(.compressed)
+    if stream.partial == nil {
+      stream.partialCompressed = compressed
+    } else if stream.partialCompressed != compressed {
+      throw WireError(.protocolError, "COMPRESSED flag differs between fragments of one message on stream \(id)", stream: id)
+    }
+    if compressed && stream.inboundEncoding == nil {
       throw WireError(.internalError, "compressed MESSAGE on stream \(id) but no grpc-encoding was negotiated", stream: id)
     }
 
@@ -471,23 +516,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     if stream.discardingInbound {
       self.creditStream(stream, length)
     } else if stream.partialBytes + length > self.config.maxMessageSize {
-      stream.discardingInbound = true
-      stream.partial = nil
-      self.creditStream(stream, length + stream.partialBytes - stream.partialCredited)
-      stream.partialBytes = 0
-      stream.partialCredited = 0
-      let error = RPCError(
-        code: .resourceExhausted,
-        message: "Message exceeds the maximum message size of \(self.config.maxMessageSize) bytes; send smaller messages or raise maxMessageSize."
+      self.messageTooLarge(
+        stream,
+        uncredited: length + stream.partialBytes - stream.partialCredited,
+        "Message exceeds the maximum message size of \(self.config.maxMessageSize) bytes; send smaller messages or raise maxMessageSize."
       )
-      if self.isServer {
-        // The handler reads the error and GRPCCore answers it as the RPC's status.
-        if case .server(let queue, _) = stream.inbound { queue.fail(error) }
-      } else {
-        stream.failInbound(error)
-        self.resetStream(stream, code: .cancel)
-        return
-      }
+      if !self.isServer { return }
     } else if endMessage {
       var message: ByteBuffer
       if var partial = stream.partial {
@@ -498,6 +532,22 @@ final class ConnectionHandler: ChannelInboundHandler {
         message = fragment
       }
       let uncredited = stream.partialBytes + length - stream.partialCredited
+      if stream.partialCompressed, let encoding = stream.inboundEncoding {
+        do {
+          message = try MessageCompression.decompress(message, with: encoding, limit: self.config.maxMessageSize)
+        } catch .tooLarge {
+          // Stopped at the limit: a small frame that inflates to gigabytes costs at most the limit.
+          self.messageTooLarge(
+            stream,
+            uncredited: uncredited,
+            "Message decompresses to more than the maximum message size of \(self.config.maxMessageSize) bytes."
+          )
+          if !self.isServer { return }
+          return try self.finishMessageFrame(stream, id: id, endStream: endStream)
+        } catch .corrupt {
+          throw WireError(.internalError, "message on stream \(id) is not valid \(MessageCompression.name(of: encoding) ?? "") data", stream: id)
+        }
+      }
       stream.partial = nil
       stream.partialBytes = 0
       stream.partialCredited = 0
@@ -524,6 +574,27 @@ final class ConnectionHandler: ChannelInboundHandler {
       }
     }
 
+    try self.finishMessageFrame(stream, id: id, endStream: endStream)
+  }
+
+  /// The stream's reader fails with `resourceExhausted`; the rest of the message is discarded.
+  private func messageTooLarge(_ stream: StreamRecord, uncredited: Int, _ message: String) {
+    stream.discardingInbound = true
+    stream.partial = nil
+    self.creditStream(stream, uncredited)
+    stream.partialBytes = 0
+    stream.partialCredited = 0
+    let error = RPCError(code: .resourceExhausted, message: message)
+    if self.isServer {
+      // The handler reads the error and GRPCCore answers it as the RPC's status.
+      if case .server(let queue, _) = stream.inbound { queue.fail(error) }
+    } else {
+      stream.failInbound(error)
+      self.resetStream(stream, code: .cancel)
+    }
+  }
+
+  private func finishMessageFrame(_ stream: StreamRecord, id: UInt32, endStream: Bool) throws {
     if endStream {
       guard self.isServer else {
         throw WireError(.protocolError, "MESSAGE with END_STREAM from a server: a response ends with TRAILERS", stream: id)
@@ -910,7 +981,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         head.promise?.succeed()
         self.closeIfDone(stream)
         return .empty
-      case .message(let message):
+      case .message(let message, let compressed):
         let remaining = message.readableBytes - stream.headSent
         let allowance = min(remaining, self.peerSettings.maxFrameSize, stream.sendWindow, self.sendConnectionWindow)
         if remaining > 0 && allowance == 0 {
@@ -918,7 +989,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         let isLast = allowance == remaining
         let fragment = message.getSlice(at: message.readerIndex + stream.headSent, length: allowance)!
-        self.writeMessageFragment(stream.id, fragment, flags: isLast ? .endMessage : [])
+        var flags: FrameFlags = isLast ? .endMessage : []
+        if compressed { flags.insert(.compressed) }
+        self.writeMessageFragment(stream.id, fragment, flags: flags)
         stream.sendWindow -= allowance
         self.sendConnectionWindow -= allowance
         if isLast {

@@ -5,8 +5,8 @@ import NIOCore
 enum OutboundItem {
   /// `HEADERS`: request (with a path) or response (empty path).
   case headers(path: String, metadata: Metadata)
-  /// One message, fragmented as windows allow.
-  case message(ByteBuffer)
+  /// One message, fragmented as windows allow; `compressed` sets the `COMPRESSED` flag.
+  case message(ByteBuffer, compressed: Bool)
   /// The client's half-close: an empty `MESSAGE` with `END_STREAM`.
   case endStream
   /// The server's status and trailing metadata.
@@ -46,7 +46,10 @@ final class StreamRecord {
   var remoteClosed = false
   /// Set once the inbound side failed (message too large): later fragments are dropped.
   var discardingInbound = false
+  /// The `grpc-encoding` of messages the peer sends on this stream; `nil` for none.
+  var inboundEncoding: CompressionAlgorithm?
   var partial: ByteBuffer?
+  var partialCompressed = false
   var partialBytes = 0
   var partialCredited = 0
   var unreadMessages = 0

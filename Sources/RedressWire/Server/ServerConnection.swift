@@ -78,7 +78,9 @@ final class ServerConnection: Sendable {
       let stream = RPCStream(
         descriptor: start.descriptor,
         inbound: RPCAsyncSequence<RPCRequestPart<WireBytes>, any Error>(wrapping: start.inbound),
-        outbound: RPCWriter.Closable(wrapping: ServerStreamWriter(handle: start.handle))
+        outbound: RPCWriter.Closable(
+          wrapping: ServerStreamWriter(handle: start.handle, compression: start.responseCompression)
+        )
       )
       await streamHandler(stream, context)
       start.handle.close()
