@@ -301,7 +301,7 @@ struct InteropTests {
       var options = CallOptions.defaults
       // Long enough for the first, immediate response to arrive (which proves the handler is
       // running), short enough to end in the second, half-hour pause.
-      options.timeout = .seconds(1)
+      options.timeout = .seconds(3)
       let (firstResponse, firstResponseContinuation) = AsyncStream.makeStream(of: Int.self)
       let error = await #expect(throws: RPCError.self) {
         try await stub.fullDuplexCall(options: options) { writer in
