@@ -288,7 +288,9 @@ struct InteropTests {
       } else {
         Issue.record("expected the call to fail as cancelled, got \(result)")
       }
-      let event = await probe.nextCancellation()
+      let event = try await withTimeout(.seconds(10), "the handler to see the cancellation") {
+        await probe.nextCancellation()
+      }
       #expect(event?.method.method == "FullDuplexCall")
       #expect(event?.source == .rpcCancellationHandle)
     }
