@@ -586,8 +586,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     stream.partialCredited = 0
     let error = RPCError(code: .resourceExhausted, message: message)
     if self.isServer {
-      // The handler reads the error and GRPCCore answers it as the RPC's status.
-      if case .server(let queue, _) = stream.inbound { queue.fail(error) }
+      // The handler reads the error after what came before it (the metadata, if the handler has
+      // not started yet) and GRPCCore answers it as the RPC's status.
+      if case .server(let queue, _) = stream.inbound { queue.fail(afterQueued: error) }
     } else {
       stream.failInbound(error)
       self.resetStream(stream, code: .cancel)
@@ -961,11 +962,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     while let head = stream.pending.first {
       switch head.item {
       case .headers(let path, let metadata):
+        if let problem = MetadataCodec.problem(in: metadata) {
+          self.failUnsendableHeaders(stream, problem, code: .invalidArgument)
+          return .empty
+        }
+        if let problem = self.headersProblem(path: path, metadata: metadata) {
+          self.failUnsendableHeaders(stream, problem, code: .resourceExhausted)
+          return .empty
+        }
         stream.sentHeaders = true
         self.write(.headers(streamID: stream.id, path: path, metadata: metadata, endStream: false))
         stream.pending.removeFirst()
         head.promise?.succeed()
-      case .trailers(let status, let metadata):
+      case .trailers(var status, var metadata):
+        if let problem = self.trailersProblem(status: status, metadata: metadata) {
+          // The status still goes out, without what the client could not take.
+          status = Status(code: .internalError, message: "The server could not send the RPC's status: \(problem)")
+          metadata = [:]
+        }
         self.write(.trailers(streamID: stream.id, status: status, metadata: metadata))
         stream.pending.removeFirst()
         head.promise?.succeed()
@@ -1005,6 +1019,51 @@ final class ConnectionHandler: ChannelInboundHandler {
       }
     }
     return .empty
+  }
+
+  /// Why `HEADERS` with this metadata cannot be sent to the peer, if it cannot: the sender
+  /// checks the peer's limits so one call's oversized metadata fails that call, not the connection.
+  private func headersProblem(path: String, metadata: Metadata) -> String? {
+    let block = MetadataCodec.encodedLength(of: metadata)
+    if block > self.peerSettings.maxMetadataSize {
+      return "metadata of \(block) bytes exceeds the peer's MAX_METADATA_SIZE of \(self.peerSettings.maxMetadataSize) bytes"
+    }
+    if 2 + path.utf8.count + block > self.peerSettings.maxFrameSize {
+      return "metadata of \(block) bytes does not fit the peer's MAX_FRAME_SIZE of \(self.peerSettings.maxFrameSize) bytes"
+    }
+    return nil
+  }
+
+  private func trailersProblem(status: Status, metadata: Metadata) -> String? {
+    if let problem = MetadataCodec.problem(in: metadata) { return problem }
+    let message = min(status.message.utf8.count, FrameEncoder.maxStatusMessageLength)
+    let block = message + MetadataCodec.encodedLength(of: metadata)
+    if block > self.peerSettings.maxMetadataSize || 3 + block > self.peerSettings.maxFrameSize {
+      return "trailing metadata of \(block) bytes exceeds the client's limits (MAX_METADATA_SIZE \(self.peerSettings.maxMetadataSize), MAX_FRAME_SIZE \(self.peerSettings.maxFrameSize))"
+    }
+    return nil
+  }
+
+  /// Ends a stream whose `HEADERS` cannot be sent. A client fails the call locally (its stream id
+  /// is skipped, which the protocol allows); a server answers with a status instead.
+  private func failUnsendableHeaders(_ stream: StreamRecord, _ problem: String, code: RPCError.Code) {
+    if self.isServer {
+      let status = Status(code: .internalError, message: "The server could not send its response metadata: \(problem)")
+      self.write(.trailers(streamID: stream.id, status: status, metadata: [:]))
+      self.rememberClosed(stream.id)
+      let error = RPCError(code: .internalError, message: status.message)
+      stream.localClosed = true
+      stream.remoteClosed = true
+      stream.failInbound(error)
+      stream.failPending(error)
+    } else {
+      let error = RPCError(code: code, message: "The request cannot be sent: \(problem).")
+      stream.localClosed = true
+      stream.remoteClosed = true
+      stream.failInbound(error)
+      stream.failPending(error)
+    }
+    self.removeStream(stream)
   }
 
   /// Small fragments are copied into the coalescing buffer; large ones go out as slices of the

@@ -21,6 +21,8 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     var waiter: CheckedContinuation<Part?, any Error>?
     /// `nil` while open; `.success` once finished (after the buffer drains); `.failure` at once.
     var terminal: Result<Void, any Error>?
+    /// An error the reader gets once it has read what is already queued.
+    var failureAfterBuffer: (any Error)?
   }
 
   private let state = Mutex(State())
@@ -38,7 +40,7 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
   /// Adds a part; `credit` is given back through `onConsume` when a message is read.
   func yield(_ part: Part, credit: Int?) {
     let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
-      guard state.terminal == nil else { return nil }
+      guard state.terminal == nil, state.failureAfterBuffer == nil else { return nil }
       if let waiter = state.waiter {
         state.waiter = nil
         return waiter
@@ -63,6 +65,21 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     waiter?.resume(returning: nil)
   }
 
+  /// Fails the sequence once the reader has read what is already queued; nothing more is added.
+  func fail(afterQueued error: any Error) {
+    let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
+      guard state.terminal == nil, state.failureAfterBuffer == nil else { return nil }
+      if state.buffer.isEmpty {
+        state.terminal = .failure(error)
+        defer { state.waiter = nil }
+        return state.waiter
+      }
+      state.failureAfterBuffer = error
+      return nil
+    }
+    waiter?.resume(throwing: error)
+  }
+
   /// Fails the sequence at once, dropping whatever was queued.
   func fail(_ error: any Error) {
     let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
@@ -85,6 +102,11 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
   private func poll(_ state: inout State) -> Poll {
     if case .failure(let error) = state.terminal { return .error(error) }
     if let entry = state.buffer.popFirst() { return .part(entry.part, credit: entry.credit) }
+    if let error = state.failureAfterBuffer {
+      state.failureAfterBuffer = nil
+      state.terminal = .failure(error)
+      return .error(error)
+    }
     if state.terminal != nil { return .end }
     return .wait
   }
