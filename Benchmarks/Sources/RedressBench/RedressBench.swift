@@ -44,13 +44,23 @@ struct Run: AsyncParsableCommand {
   @Option(help: "Idle connections for the memory scenario (default 5000; 200 with --smoke).")
   var idleConnections: Int?
 
+  @Option(name: .customLong("in-flight"), help: "Unary/floor RPCs in flight (repeatable; default 1, 16, 64, 256).")
+  var inFlight: [Int] = []
+
+  @Option(help: "Unary/floor connection counts (repeatable; default 1 and 4).")
+  var connections: [Int] = []
+
+  @Flag(help: "Unary: run only Redress, not HTTP/2 (for profiling one transport).")
+  var redressOnly = false
+
   func run() async throws {
     raiseFileDescriptorLimit()
     let plan = Plan(
       duration: .milliseconds(Int64((self.smoke ? 0.3 : self.duration) * 1000)),
       warmup: .milliseconds(Int64((self.smoke ? 0.1 : self.warmup) * 1000)),
-      inFlight: self.smoke ? [1, 16] : [1, 16, 64, 256],
-      connections: [1, 4],
+      inFlight: !self.inFlight.isEmpty ? self.inFlight : self.smoke ? [1, 16] : [1, 16, 64, 256],
+      connections: !self.connections.isEmpty ? self.connections : [1, 4],
+      redressOnly: self.redressOnly,
       streamsInFlight: self.smoke ? 1 : 4,
       streamingMessages: self.smoke ? [(1024, 100), (65536, 10)] : [(1024, 1000), (65536, 100)],
       idleConnections: self.idleConnections ?? (self.smoke ? 200 : 5000)
@@ -113,6 +123,7 @@ struct Plan: Sendable {
   var warmup: Duration
   var inFlight: [Int]
   var connections: [Int]
+  var redressOnly: Bool
   var streamsInFlight: Int
   var streamingMessages: [(size: Int, perRPC: Int)]
   var idleConnections: Int

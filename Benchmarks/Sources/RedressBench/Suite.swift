@@ -37,12 +37,14 @@ enum Suite {
                       try await redress[worker % redress.count].echo(Self.unaryPayload)
                     }
                     progress("unary Redress  conns \(connections) in flight \(inFlight): \(Int(redressResult!.perSecond)) RPC/s")
-                    http2Result = try await runClosedLoop(
-                      concurrency: inFlight, warmup: plan.warmup, duration: plan.duration
-                    ) { worker in
-                      try await http2[worker % http2.count].echo(Self.unaryPayload)
+                    if !plan.redressOnly {
+                      http2Result = try await runClosedLoop(
+                        concurrency: inFlight, warmup: plan.warmup, duration: plan.duration
+                      ) { worker in
+                        try await http2[worker % http2.count].echo(Self.unaryPayload)
+                      }
+                      progress("unary HTTP/2   conns \(connections) in flight \(inFlight): \(Int(http2Result!.perSecond)) RPC/s")
                     }
-                    progress("unary HTTP/2   conns \(connections) in flight \(inFlight): \(Int(http2Result!.perSecond)) RPC/s")
                   }
                   if floor {
                     floorResult = try await runClosedLoop(
@@ -52,13 +54,15 @@ enum Suite {
                     }
                     progress("floor raw TLS  conns \(connections) in flight \(inFlight): \(Int(floorResult!.perSecond)) echoes/s")
                   }
-                  if let redressResult, let http2Result {
+                  if let redressResult {
                     rows.append(
                       .latency(
                         scenario: "unary 1 KiB", transport: "Redress", connections: connections, inFlight: inFlight,
                         result: redressResult, unit: "RPC/s", against: http2Result, floor: floorResult
                       )
                     )
+                  }
+                  if let http2Result {
                     rows.append(
                       .latency(
                         scenario: "unary 1 KiB", transport: "HTTP/2", connections: connections, inFlight: inFlight,
