@@ -44,6 +44,15 @@ struct StreamHandle: Sendable {
     }
   }
 
+  /// Queues a message, compressed first if the stream agreed an algorithm.
+  func writeMessage(_ message: ByteBuffer, compression: CompressionAlgorithm?) async throws {
+    if let compression {
+      try await self.write(.message(MessageCompression.compress(message, with: compression), compressed: true))
+    } else {
+      try await self.write(.message(message, compressed: false))
+    }
+  }
+
   /// Ends the stream if it has not ended: a client resets it with `CANCEL`.
   func close() {
     let key = self.key
@@ -69,12 +78,7 @@ struct ServerStreamWriter: ClosableRPCWriterProtocol {
       }
       try await self.handle.write(.headers(path: "", metadata: metadata))
     case .message(let bytes):
-      if let compression {
-        let compressed = try MessageCompression.compress(bytes.buffer, with: compression)
-        try await self.handle.write(.message(compressed, compressed: true))
-      } else {
-        try await self.handle.write(.message(bytes.buffer, compressed: false))
-      }
+      try await self.handle.writeMessage(bytes.buffer, compression: self.compression)
     case .status(let status, let metadata):
       try await self.handle.write(.trailers(status, metadata))
     }
@@ -115,12 +119,7 @@ struct ClientStreamWriter: ClosableRPCWriterProtocol {
       metadata.replaceOrAddString(self.acceptEncoding, forKey: MessageCompression.acceptEncodingKey)
       try await self.handle.write(.headers(path: self.path, metadata: metadata))
     case .message(let bytes):
-      if let compression {
-        let compressed = try MessageCompression.compress(bytes.buffer, with: compression)
-        try await self.handle.write(.message(compressed, compressed: true))
-      } else {
-        try await self.handle.write(.message(bytes.buffer, compressed: false))
-      }
+      try await self.handle.writeMessage(bytes.buffer, compression: self.compression)
     }
   }
 

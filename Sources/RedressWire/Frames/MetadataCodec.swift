@@ -35,24 +35,16 @@ public enum MetadataCodec {
     buffer.writeInteger(UInt16(truncatingIfNeeded: metadata.count))
     for (key, value) in metadata {
       let key = key.lowercased()
-      let isBinaryKey = key.hasSuffix("-bin")
+      // A key ending in -bin is always sent as binary, whatever the value's Swift type.
+      let kind = key.hasSuffix("-bin") ? Self.binaryKind : Self.textKind
+      buffer.writeInteger(kind)
+      buffer.writeInteger(UInt8(truncatingIfNeeded: key.utf8.count))
+      buffer.writeString(key)
       switch value {
-      case .string(let text) where !isBinaryKey:
-        buffer.writeInteger(Self.textKind)
-        buffer.writeInteger(UInt8(truncatingIfNeeded: key.utf8.count))
-        buffer.writeString(key)
-        buffer.writeInteger(UInt32(text.utf8.count))
-        buffer.writeString(text)
       case .string(let text):
-        buffer.writeInteger(Self.binaryKind)
-        buffer.writeInteger(UInt8(truncatingIfNeeded: key.utf8.count))
-        buffer.writeString(key)
         buffer.writeInteger(UInt32(text.utf8.count))
         buffer.writeString(text)
       case .binary(let bytes):
-        buffer.writeInteger(Self.binaryKind)
-        buffer.writeInteger(UInt8(truncatingIfNeeded: key.utf8.count))
-        buffer.writeString(key)
         buffer.writeInteger(UInt32(bytes.count))
         buffer.writeBytes(bytes)
       }
