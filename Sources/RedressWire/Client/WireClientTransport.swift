@@ -180,40 +180,50 @@ public final class WireClientTransport: ClientTransport, Sendable {
   }
 
   private func runConnectionLoop() async {
-    var attempt = 0
-    for await _ in self.demand {
-      guard self.isConnecting else { continue }
-      attempt += 1
-      do {
-        let connection = try await ClientConnection.dial(
-          host: self.host,
-          port: self.port,
-          sslContext: self.sslContext,
-          serverHostname: self.serverHostname,
-          config: self.config.connection,
-          connectTimeout: self.config.connectTimeout,
-          logger: self.logger,
-          eventLoopGroup: self.eventLoopGroup,
-          onDraining: { [weak self] in self?.connectionDraining() }
-        )
-        attempt = 0
-        self.connected(connection)
-        await connection.waitUntilClosed()
-        self.disconnected(connection)
-      } catch {
-        let failure = (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", cause: error)
-        self.logger.info("Connection attempt failed", metadata: ["target": "\(self.host):\(self.port)", "error": "\(failure.message)"])
-        let retry = self.failed(failure)
-        if retry {
-          do {
-            try await Task.sleep(for: self.config.backoff.delay(attempt: attempt))
-          } catch {
-            break
+    await withDiscardingTaskGroup { group in
+      var attempt = 0
+      for await _ in self.demand {
+        guard self.isConnecting else { continue }
+        attempt += 1
+        do {
+          let connection = try await ClientConnection.dial(
+            host: self.host,
+            port: self.port,
+            sslContext: self.sslContext,
+            serverHostname: self.serverHostname,
+            config: self.config.connection,
+            connectTimeout: self.config.connectTimeout,
+            logger: self.logger,
+            eventLoopGroup: self.eventLoopGroup,
+            onDraining: { [weak self] in self?.connectionDraining() }
+          )
+          attempt = 0
+          self.connected(connection)
+          // Watched beside the loop, not in it: once the connection drains (a GOAWAY) new RPCs
+          // need a new connection while its in-flight streams finish.
+          group.addTask {
+            await withTaskCancellationHandler {
+              await connection.waitUntilClosed()
+            } onCancel: {
+              connection.close()
+            }
+            self.disconnected(connection)
           }
-          self.demandContinuation.yield()
+        } catch {
+          let failure = (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", cause: error)
+          self.logger.info("Connection attempt failed", metadata: ["target": "\(self.host):\(self.port)", "error": "\(failure.message)"])
+          let retry = self.failed(failure)
+          if retry {
+            do {
+              try await Task.sleep(for: self.config.backoff.delay(attempt: attempt))
+            } catch {
+              break
+            }
+            self.demandContinuation.yield()
+          }
         }
+        if self.isClosedOrShuttingDown && !self.hasConnection { break }
       }
-      if self.isClosedOrShuttingDown && !self.hasConnection { break }
     }
   }
 
