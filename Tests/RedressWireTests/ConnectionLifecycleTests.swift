@@ -246,6 +246,30 @@ struct ConnectionLifecycleTests {
     }
   }
 
+  @Test("within the backoff after a failed attempt, new RPCs fail fast without dialling again, and shutdown ends the backoff")
+  func backoffFailsFastWithoutDialling() async throws {
+    let port = try await Self.freePort()
+    let clientLogs = CapturedLogs()
+    let transport = try Self.clientTransport(port: port, logger: clientLogs.logger(label: "client")) {
+      // Long enough that the second and third RPCs certainly fall inside it.
+      $0.backoff = .init(initial: .seconds(60), maximum: .seconds(60), multiplier: 1, jitter: 0)
+    }
+    try await withGRPCClient(transport: transport) { client in
+      let stub = TestService.Client(wrapping: client)
+      for _ in 0..<3 {
+        let error = await #expect(throws: RPCError.self) {
+          try await withTimeout(.seconds(3), "an RPC with no server listening") {
+            try await stub.emptyCall(Grpc_Testing_Empty())
+          }
+        }
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("127.0.0.1:\(port)") == true, "message: \(error?.message ?? "none")")
+      }
+      let attempts = clientLogs.records.filter { $0.message == "Connection attempt failed" }
+      #expect(attempts.count == 1, "one dial for three RPCs inside the backoff: \(attempts)")
+    }
+  }
+
   @Test("a waitForReady RPC issued while the server is down succeeds once it starts")
   func waitForReadyOutlastsFailedAttempts() async throws {
     let port = try await Self.freePort()

@@ -88,9 +88,12 @@ public final class WireClientTransport: ClientTransport, Sendable {
 
   private enum State {
     /// No connection; the next RPC asks for one.
-    case idle(lastFailure: RPCError?)
+    case idle
     /// A connection attempt is under way; RPCs wait for it.
     case connecting(waiters: [UInt64: Waiter])
+    /// The last attempt failed; until the backoff delay ends, RPCs fail fast with its error,
+    /// except `waitForReady` ones, which wait for the next attempt.
+    case backingOff(failure: RPCError, waiters: [UInt64: Waiter], timer: Scheduled<Void>)
     case ready(ClientConnection)
     case shuttingDown(ClientConnection?)
     case closed
@@ -104,7 +107,7 @@ public final class WireClientTransport: ClientTransport, Sendable {
   private let sslContext: NIOSSLContext?
   private let serverHostname: String?
   private let methodConfig: MethodConfigLookup
-  private let state = Mutex(State.idle(lastFailure: nil))
+  private let state = Mutex(State.idle)
   private let nextWaiterID = Atomic<UInt64>(0)
   private let demand: AsyncStream<Void>
   private let demandContinuation: AsyncStream<Void>.Continuation
@@ -212,15 +215,19 @@ public final class WireClientTransport: ClientTransport, Sendable {
         } catch {
           let failure = (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", cause: error)
           self.logger.info("Connection attempt failed", metadata: ["target": "\(self.host):\(self.port)", "error": "\(failure.message)"])
-          let retry = self.failed(failure)
-          if retry {
-            do {
-              try await Task.sleep(for: self.config.backoff.delay(attempt: attempt))
-            } catch {
-              break
-            }
-            self.demandContinuation.yield()
+          // The delay is an event-loop timer so that shutting down can end it at once.
+          let delay = self.config.backoff.delay(attempt: attempt)
+          let timer = self.eventLoopGroup.any().scheduleTask(in: TimeAmount(delay)) {}
+          guard self.failed(failure, backoff: timer) else {
+            timer.cancel()
+            break
           }
+          try? await withTaskCancellationHandler {
+            try await timer.futureResult.get()
+          } onCancel: {
+            timer.cancel()
+          }
+          if self.backoffEnded() { self.demandContinuation.yield() }
         }
         if self.isClosedOrShuttingDown && !self.hasConnection { break }
       }
@@ -271,7 +278,7 @@ public final class WireClientTransport: ClientTransport, Sendable {
     self.state.withLock { state in
       switch state {
       case .ready(let current) where current === connection:
-        state = .idle(lastFailure: nil)
+        state = .idle
       case .shuttingDown(let current) where current === connection:
         state = .closed
         self.demandContinuation.finish()
@@ -281,19 +288,15 @@ public final class WireClientTransport: ClientTransport, Sendable {
     }
   }
 
-  /// Records a failed attempt; fails the RPCs that do not wait for readiness. Returns whether to
-  /// try again after a backoff (someone still waits).
-  private func failed(_ failure: RPCError) -> Bool {
-    let (failing, retry) = self.state.withLock { state -> ([Waiter], Bool) in
+  /// Records a failed attempt and starts backing off; fails the RPCs that do not wait for
+  /// readiness. Returns `false` if the transport is shutting down instead.
+  private func failed(_ failure: RPCError, backoff timer: Scheduled<Void>) -> Bool {
+    let (failing, backOff) = self.state.withLock { state -> ([Waiter], Bool) in
       switch state {
       case .connecting(let waiters):
         let patient = waiters.filter { $0.value.waitForReady }
         let impatient = waiters.values.filter { !$0.waitForReady }
-        if patient.isEmpty {
-          state = .idle(lastFailure: failure)
-          return (impatient, false)
-        }
-        state = .connecting(waiters: patient)
+        state = .backingOff(failure: failure, waiters: patient, timer: timer)
         return (impatient, true)
       case .shuttingDown:
         state = .closed
@@ -312,14 +315,27 @@ public final class WireClientTransport: ClientTransport, Sendable {
         )
       )
     }
-    return retry
+    return backOff
+  }
+
+  /// Ends a backoff: dials again at once if RPCs wait for it, else waits for the next RPC.
+  private func backoffEnded() -> Bool {
+    self.state.withLock { state in
+      guard case .backingOff(_, let waiters, _) = state else { return false }
+      if waiters.isEmpty {
+        state = .idle
+        return false
+      }
+      state = .connecting(waiters: waiters)
+      return true
+    }
   }
 
   private func connectionDraining() {
     self.state.withLock { state in
       if case .ready(let connection) = state {
         connection.markDraining()
-        state = .idle(lastFailure: nil)
+        state = .idle
       }
     }
   }
@@ -327,8 +343,10 @@ public final class WireClientTransport: ClientTransport, Sendable {
   private func finishAll(_ error: RPCError) {
     let waiters = self.state.withLock { state -> [Waiter] in
       defer { state = .closed }
-      if case .connecting(let waiters) = state { return Array(waiters.values) }
-      return []
+      switch state {
+      case .connecting(let waiters), .backingOff(_, let waiters, _): return Array(waiters.values)
+      default: return []
+      }
     }
     for waiter in waiters { waiter.continuation.resume(throwing: error) }
   }
@@ -339,6 +357,10 @@ public final class WireClientTransport: ClientTransport, Sendable {
       case .idle:
         state = .closed
         return (nil, [])
+      case .backingOff(_, let waiters, let timer):
+        state = .closed
+        timer.cancel()
+        return (nil, Array(waiters.values))
       case .connecting(let waiters):
         state = .shuttingDown(nil)
         return (nil, Array(waiters.values))
@@ -371,10 +393,16 @@ public final class WireClientTransport: ClientTransport, Sendable {
           switch state {
           case .ready(let connection) where connection.isUsable:
             return .use(connection)
-          case .ready, .idle:
-            if case .idle(let failure?) = state, !waitForReady, self.recentlyFailed(failure) {
-              return .fail(failure)
+          case .backingOff(let failure, var waiters, let timer):
+            // Within the backoff delay an RPC fails fast with the last attempt's error rather
+            // than dialling again; a waitForReady one waits for the next attempt.
+            guard waitForReady else {
+              return .fail(RPCError(code: .unavailable, message: failure.message, cause: failure.cause))
             }
+            waiters[id] = waiter
+            state = .backingOff(failure: failure, waiters: waiters, timer: timer)
+            return .wait(id)
+          case .ready, .idle:
             state = .connecting(waiters: [id: waiter])
             self.demandContinuation.yield()
             return .wait(id)
@@ -400,17 +428,20 @@ public final class WireClientTransport: ClientTransport, Sendable {
     }
   }
 
-  private func recentlyFailed(_ failure: RPCError) -> Bool {
-    // A failed attempt is reported to later RPCs only until the next attempt, which the RPC
-    // itself triggers; so an RPC after a failure always gets a fresh try.
-    false
-  }
-
   private func cancelWaiter(_ id: UInt64) {
     let waiter = self.state.withLock { state -> Waiter? in
-      guard case .connecting(var waiters) = state, let waiter = waiters.removeValue(forKey: id) else { return nil }
-      state = .connecting(waiters: waiters)
-      return waiter
+      switch state {
+      case .connecting(var waiters):
+        guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+        state = .connecting(waiters: waiters)
+        return waiter
+      case .backingOff(let failure, var waiters, let timer):
+        guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+        state = .backingOff(failure: failure, waiters: waiters, timer: timer)
+        return waiter
+      default:
+        return nil
+      }
     }
     waiter?.continuation.resume(throwing: RPCError(code: .cancelled, message: "The RPC was cancelled while waiting for a connection."))
   }
