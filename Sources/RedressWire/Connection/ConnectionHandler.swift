@@ -255,8 +255,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard case .settings(let settings) = frame else {
           throw WireError(.protocolError, "the first frame must be SETTINGS, got \(frame.type)")
         }
+        // Streams exist only once settings are known (the client waits for them), so every
+        // stream starts with the peer's windows and limits; nothing to adjust here.
         try self.peerSettings.apply(settings)
-        self.applyPeerSettings()
         self.write(.settingsAck)
         self.phase = .active
         self.handshakeTimer?.cancel()
@@ -301,11 +302,6 @@ final class ConnectionHandler: ChannelInboundHandler {
       self.write(.windowUpdate(streamID: 0, increment: UInt32(min(raise, PeerSettings.maximumWindowSize))))
       self.receiveConnectionWindow += raise
     }
-  }
-
-  private func applyPeerSettings() {
-    // Streams can only exist once settings are known (the client waits for them), so every
-    // stream starts with the peer's initial window.
   }
 
   private func handleActive(_ frame: Frame) throws {
@@ -378,8 +374,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       return
     }
 
-    if let stream = self.streamsByID[id] {
-      _ = stream
+    if self.streamsByID[id] != nil {
       throw WireError(.protocolError, "a second HEADERS on stream \(id)", stream: id)
     }
     guard id % 2 == 1 else {
@@ -830,7 +825,7 @@ final class ConnectionHandler: ChannelInboundHandler {
   func enqueue(key: UInt64, item: OutboundItem, promise: EventLoopPromise<Void>?) {
     guard let stream = self.streams[key], !stream.localClosed else {
       // The stream ended (the peer reset or answered it): the write has nowhere to go.
-      promise?.fail(self.streamGoneError(key: key))
+      promise?.fail(RPCError(code: .cancelled, message: "The stream is closed."))
       return
     }
     switch item {
@@ -855,10 +850,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     self.markReady(stream)
     self.drain()
     self.markFlush()
-  }
-
-  private func streamGoneError(key: UInt64) -> RPCError {
-    RPCError(code: .cancelled, message: "The stream is closed.")
   }
 
   /// Ends a stream from the async side: the client's RPC finished or was cancelled, or the
