@@ -357,8 +357,9 @@ struct ConnectionLifecycleTests {
   @Test("a client's next RPC after the server closed its idle connection succeeds on a new connection")
   func rpcAfterIdleCloseReconnects() async throws {
     let clientLogs = CapturedLogs()
-    // Long enough that an RPC's HEADERS reliably follow its connection's handshake within it.
-    try await withLifecycleServer(configure: { $0.connection.idleTimeout = .milliseconds(500) }) { server in
+    // Long enough that an RPC's HEADERS reliably follow its connection's handshake within it, even
+    // on a loaded machine (500 ms was not, while a cold build ran beside the tests).
+    try await withLifecycleServer(configure: { $0.connection.idleTimeout = .seconds(2) }) { server in
       let transport = try server.makeClientTransport(logger: clientLogs.logger(label: "client"))
       try await withGRPCClient(transport: transport) { client in
         let stub = TestService.Client(wrapping: client)
