@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 /// One record a ``CapturingLogHandler`` captured.
 struct CapturedLogRecord: Sendable, CustomStringConvertible {
@@ -21,23 +20,10 @@ struct CapturedLogRecord: Sendable, CustomStringConvertible {
 /// Logging happens on event loops while a test runs elsewhere, so a test waits for the record it
 /// expects with ``first(where:)`` (bounded by ``withTimeout(_:_:_:)``) instead of reading once.
 final class CapturedLogs: Sendable {
-  private struct Waiter {
-    var predicate: @Sendable (CapturedLogRecord) -> Bool
-    var continuation: CheckedContinuation<CapturedLogRecord, any Error>
-  }
-
-  private struct State {
-    var records: [CapturedLogRecord] = []
-    var waiters: [UInt64: Waiter] = [:]
-    var nextWaiterID: UInt64 = 0
-  }
-
-  private let state = Mutex(State())
+  private let log = AwaitableLog<CapturedLogRecord>()
 
   /// Everything captured so far.
-  var records: [CapturedLogRecord] {
-    self.state.withLock { $0.records }
-  }
+  var records: [CapturedLogRecord] { self.log.all }
 
   /// A logger at `.trace` that captures into these records.
   func logger(label: String) -> Logger {
@@ -45,34 +31,12 @@ final class CapturedLogs: Sendable {
   }
 
   func append(_ record: CapturedLogRecord) {
-    let matched = self.state.withLock { state -> [Waiter] in
-      state.records.append(record)
-      let ids = state.waiters.filter { $0.value.predicate(record) }.map(\.key)
-      return ids.compactMap { state.waiters.removeValue(forKey: $0) }
-    }
-    for waiter in matched { waiter.continuation.resume(returning: record) }
+    self.log.append(record)
   }
 
   /// The first record, already captured or still to come, for which `predicate` holds.
   func first(where predicate: @escaping @Sendable (CapturedLogRecord) -> Bool) async throws -> CapturedLogRecord {
-    let id = self.state.withLock { state -> UInt64 in
-      state.nextWaiterID += 1
-      return state.nextWaiterID
-    }
-    return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CapturedLogRecord, any Error>) in
-        let ready = self.state.withLock { state -> Result<CapturedLogRecord, any Error>? in
-          if let record = state.records.first(where: predicate) { return .success(record) }
-          if Task.isCancelled { return .failure(CancellationError()) }
-          state.waiters[id] = Waiter(predicate: predicate, continuation: continuation)
-          return nil
-        }
-        if let ready { continuation.resume(with: ready) }
-      }
-    } onCancel: {
-      let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
-      waiter?.continuation.resume(throwing: CancellationError())
-    }
+    try await self.log.first(where: predicate)
   }
 }
 

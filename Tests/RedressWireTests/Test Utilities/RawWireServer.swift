@@ -110,7 +110,7 @@ final class RawWireServer: Sendable {
   }
 
   /// Everything recorded so far.
-  var events: [Event] { self.log.events }
+  var events: [Event] { self.log.all }
 
   /// The frames connection `id` sent so far.
   func frames(connection id: Int) -> [Frame] {
@@ -247,50 +247,5 @@ extension RawWireServer {
   }
 
   /// Events in order, with waiters for the first event matching a predicate.
-  private final class EventLog: Sendable {
-    private struct Waiter {
-      var predicate: @Sendable (Event) -> Bool
-      var continuation: CheckedContinuation<Event, any Error>
-    }
-
-    private struct State {
-      var events: [Event] = []
-      var waiters: [UInt64: Waiter] = [:]
-      var nextWaiterID: UInt64 = 0
-    }
-
-    private let state = Mutex(State())
-
-    var events: [Event] { self.state.withLock { $0.events } }
-
-    func append(_ event: Event) {
-      let matched = self.state.withLock { state -> [Waiter] in
-        state.events.append(event)
-        let ids = state.waiters.filter { $0.value.predicate(event) }.map(\.key)
-        return ids.compactMap { state.waiters.removeValue(forKey: $0) }
-      }
-      for waiter in matched { waiter.continuation.resume(returning: event) }
-    }
-
-    func first(where predicate: @escaping @Sendable (Event) -> Bool) async throws -> Event {
-      let id = self.state.withLock { state -> UInt64 in
-        state.nextWaiterID += 1
-        return state.nextWaiterID
-      }
-      return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Event, any Error>) in
-          let ready = self.state.withLock { state -> Result<Event, any Error>? in
-            if let event = state.events.first(where: predicate) { return .success(event) }
-            if Task.isCancelled { return .failure(CancellationError()) }
-            state.waiters[id] = Waiter(predicate: predicate, continuation: continuation)
-            return nil
-          }
-          if let ready { continuation.resume(with: ready) }
-        }
-      } onCancel: {
-        let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
-        waiter?.continuation.resume(throwing: CancellationError())
-      }
-    }
-  }
+  private typealias EventLog = AwaitableLog<Event>
 }
