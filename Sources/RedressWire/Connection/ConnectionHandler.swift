@@ -899,7 +899,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     if stream.id != 0 { self.streamsByID.removeValue(forKey: stream.id) }
     // Writers still waiting on this stream learn it is gone rather than wait forever.
     stream.failPending(RPCError(code: .cancelled, message: "The stream is closed."))
-    while self.streams.count < self.peerSettings.maxConcurrentStreams, let waiting = self.waitingOpens.popFirst() {
+    // A draining connection admits no waiting stream: receiveGoAway fails them instead.
+    while self.goAwayReceived == nil, !self.closeWhenIdle,
+      self.streams.count < self.peerSettings.maxConcurrentStreams,
+      let waiting = self.waitingOpens.popFirst()
+    {
       let next = waiting.make()
       self.streams[waiting.key] = next
       waiting.completion(.success(next))
