@@ -99,11 +99,7 @@ struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
       try await self.untilRPCCancelled(context) {
         // Ping-pong: each request is answered before the next one is read.
         for try await message in request.messages {
-          if message.hasResponseStatus {
-            try Self.throwRequestedStatus(message.responseStatus, trailing: echo.trailing)
-          }
-          try Self.validate(message.responseParameters)
-          try await self.respond(to: message, with: writer)
+          try await self.answer(message, with: writer, trailing: echo.trailing)
         }
       }
       return echo.trailing
@@ -123,11 +119,7 @@ struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
           buffered.append(message)
         }
         for message in buffered {
-          if message.hasResponseStatus {
-            try Self.throwRequestedStatus(message.responseStatus, trailing: echo.trailing)
-          }
-          try Self.validate(message.responseParameters)
-          try await self.respond(to: message, with: writer)
+          try await self.answer(message, with: writer, trailing: echo.trailing)
         }
       }
       return echo.trailing
@@ -143,6 +135,19 @@ struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
 }
 
 extension InteropTestService {
+  /// Answers one streaming request: its requested status if any, else its responses.
+  private func answer(
+    _ message: Grpc_Testing_StreamingOutputCallRequest,
+    with writer: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>,
+    trailing: Metadata
+  ) async throws {
+    if message.hasResponseStatus {
+      try Self.throwRequestedStatus(message.responseStatus, trailing: trailing)
+    }
+    try Self.validate(message.responseParameters)
+    try await self.respond(to: message, with: writer)
+  }
+
   /// Writes one response per response parameter, pausing `interval_us` before each.
   private func respond(
     to request: Grpc_Testing_StreamingOutputCallRequest,
