@@ -134,11 +134,9 @@ public final class WireServerTransport: ServerTransport, Sendable {
         try await withThrowingDiscardingTaskGroup { group in
           for try await connection in inbound {
             let id = ObjectIdentifier(connection)
-            let shuttingDown = self.connections.withLock { connections -> Bool in
-              connections[id] = connection.handle
-              return false
-            } || self.isShuttingDown
-            if shuttingDown { connection.handle.execute { $0.beginGracefulShutdown() } }
+            self.connections.withLock { $0[id] = connection.handle }
+            // Registered first, then checked: a shutdown that began in between still reaches it.
+            if self.isShuttingDown { connection.handle.execute { $0.beginGracefulShutdown() } }
             group.addTask {
               await connection.run(streamHandler: streamHandler)
               self.connections.withLock { _ = $0.removeValue(forKey: id) }
