@@ -13,6 +13,14 @@ let package = Package(
   products: [
     .library(name: "RedressSchemas", targets: ["RedressSchemas"]),
     .library(name: "RedressWire", targets: ["RedressWire"]),
+    .library(name: "RedressPKI", targets: ["RedressPKI"]),
+    .library(name: "RedressService", targets: ["RedressService"]),
+    // MARK: products: intake
+
+    // MARK: products: remediation
+
+    // MARK: products: client and CLI
+
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -25,6 +33,10 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
+    .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-configuration.git", exact: "1.4.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
   ],
   targets: [
     // Code generated from Protos/ by tools/generate-protos.sh; never edited by hand.
@@ -52,6 +64,57 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    // Certificates for development and deployment (a CA, server and client leaves), minted in-process.
+    .target(
+      name: "RedressPKI",
+      dependencies: [
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "SwiftASN1", package: "swift-asn1"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    // What both services share: who the caller is, tenants and roles, rate limiting, health, the SQLite store
+    // setup, configuration and running a Redress server under swift-service-lifecycle.
+    .target(
+      name: "RedressService",
+      dependencies: [
+        "RedressWire",
+        "RedressSchemas",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Configuration", package: "swift-configuration"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "RedressServiceTests",
+      dependencies: [
+        "RedressService",
+        "RedressPKI",
+        "RedressWire",
+        "RedressSchemas",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    // MARK: targets: intake
+
+    // MARK: targets: remediation
+
+    // MARK: targets: client and CLI
+
     .testTarget(
       name: "RedressWireTests",
       dependencies: [

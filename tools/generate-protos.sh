@@ -24,6 +24,9 @@ fatal() { printf -- '** ERROR: %s\n' "$*" >&2; exit 1; }
 # The .proto files that become the public RedressSchemas module. Intake and remediation protos join this list.
 schema_protos=(
   grpc/health/v1/health.proto
+  redress/v1/common.proto
+  redress/v1/intake.proto
+  redress/v1/remediation.proto
 )
 schema_out="Sources/RedressSchemas"
 

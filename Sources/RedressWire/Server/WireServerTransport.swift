@@ -25,6 +25,12 @@ public final class WireServerTransport: ServerTransport, Sendable {
     /// Connection limits and timers.
     public var connection: ConnectionConfig
 
+    /// A configuration with the given security and connection settings.
+    public init(security: ServerSecurity, connection: ConnectionConfig) {
+      self.security = security
+      self.connection = connection
+    }
+
     /// The defaults of ``ConnectionConfig/defaults`` with the given security.
     public static func defaults(security: ServerSecurity) -> Self {
       Self(security: security, connection: .defaults)

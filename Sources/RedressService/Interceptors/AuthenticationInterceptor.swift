@@ -1,0 +1,113 @@
+public import GRPCCore
+import Foundation
+public import Logging
+import RedressWire
+import X509
+
+/// Authenticates every call, applies the caller's rate limit, and binds ``Caller/current`` for the handler.
+///
+/// A bearer token in `authorization: Bearer <token>` metadata wins over the client certificate, so a
+/// tool behind a shared mutual-TLS connection can still act as a person. Health checks are open, so load
+/// balancers and Kubernetes probes need no credentials.
+public struct AuthenticationInterceptor: ServerInterceptor {
+  /// Trailing metadata key on `resourceExhausted` answers: milliseconds until a retry can succeed.
+  public static let retryAfterKey = "retry-after-ms"
+
+  private let directory: IdentityDirectory
+  private let rateLimiter: RateLimiter?
+  private let openMethods: Set<String>
+  private let logger: Logger
+
+  /// - Parameters:
+  ///   - directory: Who may call.
+  ///   - rateLimiter: Per-identity limits; `nil` for none.
+  ///   - openMethods: Full method paths (`service/method`) callable without credentials.
+  public init(
+    directory: IdentityDirectory,
+    rateLimiter: RateLimiter?,
+    openMethods: Set<String> = ["grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"],
+    logger: Logger = Logger(label: "redress.auth")
+  ) {
+    self.directory = directory
+    self.rateLimiter = rateLimiter
+    self.openMethods = openMethods
+    self.logger = logger
+  }
+
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let method = context.descriptor.fullyQualifiedMethod
+    if self.openMethods.contains(method) {
+      return try await next(request, context)
+    }
+    let identity = try self.authenticate(metadata: request.metadata, peer: context.peerIdentity, method: method)
+    if let limiter = self.rateLimiter, case .limited(let retryAfter) = limiter.acquire(for: identity.name) {
+      let milliseconds = Int((retryAfter * 1000).rounded(.up))
+      self.logger.notice("rate limited", metadata: ["identity": "\(identity.name)", "method": "\(method)"])
+      throw RPCError(
+        code: .resourceExhausted,
+        message: "Identity '\(identity.name)' is over its rate limit; retry after \(milliseconds) ms.",
+        metadata: [Self.retryAfterKey: "\(milliseconds)"]
+      )
+    }
+    var response = try await Caller.$current.withValue(identity) {
+      try await next(request, context)
+    }
+    // A streaming response's producer runs after `next` returns; bind the caller for it too.
+    if case .success(var contents) = response.accepted {
+      let producer = contents.producer
+      contents.producer = { writer in
+        try await Caller.$current.withValue(identity) { try await producer(writer) }
+      }
+      response.accepted = .success(contents)
+    }
+    return response
+  }
+
+  private func authenticate(metadata: Metadata, peer: PeerIdentity?, method: String) throws(RPCError) -> Identity {
+    if let header = metadata[stringValues: "authorization"].first(where: { _ in true }) {
+      let prefix = "bearer "
+      guard header.count > prefix.count, header.lowercased().hasPrefix(prefix) else {
+        throw RPCError(
+          code: .unauthenticated,
+          message: "The 'authorization' metadata must be 'Bearer <token>'."
+        )
+      }
+      let token = String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+      guard let identity = self.directory.identity(bearerToken: token) else {
+        // Never log the token, not even a prefix of it.
+        self.logger.notice("unknown bearer token", metadata: ["method": "\(method)"])
+        throw RPCError(code: .unauthenticated, message: "The bearer token is not recognised.")
+      }
+      return identity
+    }
+    if let peer {
+      let commonName = peer.certificate.flatMap(Self.commonName(of:))
+      let uris = peer.subjectAlternativeNames.filter { $0.contains("://") }
+      guard let identity = self.directory.identity(certificateCommonName: commonName, uris: uris) else {
+        self.logger.notice("unmapped client certificate", metadata: ["subject": "\(peer.subject)"])
+        throw RPCError(
+          code: .unauthenticated,
+          message: "The client certificate '\(peer.subject)' is not mapped to any identity of this service."
+        )
+      }
+      return identity
+    }
+    throw RPCError(
+      code: .unauthenticated,
+      message: "This call needs a client certificate or 'authorization: Bearer <token>' metadata."
+    )
+  }
+
+  private static func commonName(of certificate: Certificate) -> String? {
+    for rdn in certificate.subject {
+      for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
+        return String(describing: attribute.value)
+      }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,87 @@
+public import GRPCCore
+public import Logging
+public import NIOCore
+public import RedressWire
+public import ServiceLifecycle
+
+/// One Redress service on the wire: a gRPC server over ``WireServerTransport`` with authentication, rate
+/// limiting and health, run as a swift-service-lifecycle `Service`.
+///
+/// On graceful shutdown (SIGTERM/SIGINT through the service group) it turns health to `notServing`, stops
+/// accepting connections and calls, lets in-flight calls finish, then returns, so the owner can close its
+/// store afterwards.
+public final class RedressServer: Service, Sendable {
+  /// Where and how to listen.
+  public struct Config: Sendable {
+    public var host: String
+    public var port: Int
+    public var security: ServerSecurity
+    public var connection: ConnectionConfig
+
+    /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits.
+    public init(host: String, port: Int, security: ServerSecurity, connection: ConnectionConfig = .defaults) {
+      self.host = host
+      self.port = port
+      self.security = security
+      self.connection = connection
+    }
+  }
+
+  /// The health service this server answers `grpc.health.v1.Health` with.
+  public let health: HealthService
+  private let transport: WireServerTransport
+  private let server: GRPCServer<WireServerTransport>
+  private let logger: Logger
+
+  /// - Parameters:
+  ///   - config: Address and TLS.
+  ///   - services: The RPC services to offer (health is added).
+  ///   - directory: Who may call.
+  ///   - rateLimiter: Per-identity rate limits, or `nil`.
+  ///   - interceptors: Further interceptors, run after authentication.
+  public init(
+    config: Config,
+    services: [any RegistrableRPCService],
+    directory: IdentityDirectory,
+    rateLimiter: RateLimiter?,
+    interceptors: [any ServerInterceptor] = [],
+    logger: Logger
+  ) {
+    self.health = HealthService()
+    self.logger = logger
+    self.transport = WireServerTransport(
+      host: config.host,
+      port: config.port,
+      config: .init(security: config.security, connection: config.connection),
+      logger: logger
+    )
+    let authentication = AuthenticationInterceptor(directory: directory, rateLimiter: rateLimiter, logger: logger)
+    self.server = GRPCServer(
+      transport: self.transport,
+      services: services + [self.health],
+      interceptors: [authentication] + interceptors
+    )
+  }
+
+  /// The address the server listens on once it does.
+  public var listeningAddress: SocketAddress {
+    get async throws { try await self.transport.listeningAddress }
+  }
+
+  public func run() async throws {
+    try await withGracefulShutdownHandler {
+      self.health.setStatus(.serving)
+      try await self.server.serve()
+    } onGracefulShutdown: {
+      self.logger.info("graceful shutdown: draining calls")
+      self.health.setStatus(.notServing)
+      self.server.beginGracefulShutdown()
+    }
+  }
+
+  /// Begins graceful shutdown without a signal (tests, embedding).
+  public func beginGracefulShutdown() {
+    self.health.setStatus(.notServing)
+    self.server.beginGracefulShutdown()
+  }
+}
