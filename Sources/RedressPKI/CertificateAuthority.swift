@@ -1,5 +1,5 @@
 public import Foundation
-public import X509
+import X509
 import Crypto
 import SwiftASN1
 

@@ -1,0 +1,178 @@
+public import Configuration
+public import Foundation
+public import Logging
+public import RedressWire
+import NIOSSL
+
+/// Everything a Redress service needs to start, resolved from flags, then the environment
+/// (`REDRESS_<SERVICE>_<KEY>`), then the JSON file given with `--config`.
+///
+/// Service-specific keys are read through ``SettingsReader`` so that a malformed value is an error naming
+/// the key, never a silent fallback to the default.
+public struct ServiceSettings: Sendable {
+  /// A configuration problem; the message names the key and says what is allowed.
+  public struct SettingsError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+  }
+
+  public var host: String
+  public var port: Int
+  public var dataDirectory: URL
+  public var security: ServerSecurity
+  public var directory: IdentityDirectory
+  /// `nil` when rate limiting is off.
+  public var rateLimit: RateLimiter.Config?
+  public var logLevel: Logger.Level
+  /// For the service's own keys.
+  public var reader: SettingsReader
+
+  /// Resolves the shared settings and prepares ``reader`` for the service's own.
+  ///
+  /// - Parameters:
+  ///   - options: The parsed shared flags.
+  ///   - extraFlags: The service's own flags that were given, by configuration key (`"outbox.max_backoff_ms": "30000"`).
+  ///   - service: The service's short name (`intake`), used for the environment prefix.
+  ///   - defaultPort: The port when none is configured.
+  public static func load(
+    options: ServerOptions,
+    extraFlags: [String: String] = [:],
+    service: String,
+    defaultPort: Int
+  ) async throws -> ServiceSettings {
+    let reader = try await SettingsReader.make(
+      flags: options.flagValues.merging(extraFlags) { shared, _ in shared },
+      configFile: options.config,
+      service: service
+    )
+    let host = try reader.string("host") ?? "127.0.0.1"
+    let port = try reader.int("port") ?? defaultPort
+    guard (0...65535).contains(port) else {
+      throw SettingsError("port must be between 0 and 65535, not \(port)")
+    }
+    let dataDirectory = URL(fileURLWithPath: try reader.string("data_dir") ?? "redress-data", isDirectory: true)
+
+    let security: ServerSecurity
+    if try reader.bool("plaintext_for_testing_only") ?? false {
+      security = .plaintextForTestingOnly
+    } else {
+      guard let cert = try reader.string("tls.cert"), let key = try reader.string("tls.key"),
+        let ca = try reader.string("tls.ca")
+      else {
+        throw SettingsError(
+          "TLS needs tls.cert, tls.key and tls.ca (--tls-cert, --tls-key, --tls-ca; `redress certs` makes them), "
+            + "or --plaintext-for-testing-only for a local test"
+        )
+      }
+      security = .tls(try Self.loadTLS(certificatePath: cert, keyPath: key, caPath: ca))
+    }
+
+    guard let identitiesPath = try reader.string("identities") else {
+      throw SettingsError("identities is required: a JSON file of who may call (--identities; see docs/INTAKE.md)")
+    }
+    let directory = try IdentityDirectory(contentsOf: URL(fileURLWithPath: identitiesPath))
+
+    let rate = try reader.double("rate.per_second") ?? RateLimiter.Config.defaults.ratePerSecond
+    let burst = try reader.int("rate.burst") ?? RateLimiter.Config.defaults.burst
+    guard rate >= 0, burst > 0 else {
+      throw SettingsError("rate.per_second must be ≥ 0 (0 turns limiting off) and rate.burst > 0")
+    }
+    let levelName = try reader.string("log.level") ?? "info"
+    guard let level = Logger.Level(rawValue: levelName) else {
+      throw SettingsError("log.level must be one of trace, debug, info, notice, warning, error, critical; not '\(levelName)'")
+    }
+    return ServiceSettings(
+      host: host,
+      port: port,
+      dataDirectory: dataDirectory,
+      security: security,
+      directory: directory,
+      rateLimit: rate == 0 ? nil : RateLimiter.Config(ratePerSecond: rate, burst: burst),
+      logLevel: level,
+      reader: reader
+    )
+  }
+
+  /// Server TLS from PEM files. Client certificates are optional and, when presented, must chain to the CA:
+  /// services authenticate with certificates (mutual TLS), people's tools may use bearer tokens instead.
+  public static func loadTLS(certificatePath: String, keyPath: String, caPath: String) throws -> ServerTLS {
+    do {
+      let chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+      let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+      let roots = try NIOSSLCertificate.fromPEMFile(caPath)
+      return ServerTLS(certificateChain: chain, privateKey: key, clientCertificates: .optional, trustRoots: roots)
+    } catch {
+      throw SettingsError("cannot load TLS files (cert \(certificatePath), key \(keyPath), ca \(caPath)): \(error)")
+    }
+  }
+}
+
+/// Reads configuration keys from flags, then `REDRESS_<SERVICE>_<KEY>` environment variables, then the JSON
+/// file. A value that is present but malformed throws, naming the key.
+public struct SettingsReader: Sendable {
+  public let config: ConfigReader
+
+  static func make(flags: [String: String], configFile: String?, service: String) async throws -> SettingsReader {
+    // Flags go through the environment provider's string parsing, so "30" reads as an Int and "true" as a Bool
+    // exactly as an environment variable would.
+    let flagProvider = EnvironmentVariablesProvider(
+      environmentVariables: Dictionary(uniqueKeysWithValues: flags.map { (Self.environmentName(for: $0.key), $0.value) })
+    )
+    var providers: [any ConfigProvider] = [
+      flagProvider,
+      EnvironmentVariablesProvider().prefixKeys(with: ConfigKey(["redress", service])),
+    ]
+    if let configFile {
+      guard FileManager.default.fileExists(atPath: configFile) else {
+        throw ServiceSettings.SettingsError("configuration file \(configFile) does not exist")
+      }
+      let fileLocation = InMemoryProvider(values: ["filePath": ConfigValue(.string(configFile), isSecret: false)])
+      do {
+        providers.append(try await FileProvider<JSONSnapshot>(config: ConfigReader(provider: fileLocation)))
+      } catch {
+        throw ServiceSettings.SettingsError("configuration file \(configFile) is not valid JSON: \(error)")
+      }
+    }
+    return SettingsReader(config: ConfigReader(providers: providers))
+  }
+
+  /// Builds a reader over explicit values only (tests, embedding).
+  public static func inMemory(_ values: [String: String]) async throws -> SettingsReader {
+    try await Self.make(flags: values, configFile: nil, service: "unused")
+  }
+
+  static func environmentName(for key: String) -> String {
+    key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()
+  }
+
+  public func string(_ key: String) throws -> String? {
+    try self.read(key, "a string") { try self.config.requiredString(forKey: ConfigKey(key)) }
+  }
+
+  public func int(_ key: String) throws -> Int? {
+    try self.read(key, "an integer") { try self.config.requiredInt(forKey: ConfigKey(key)) }
+  }
+
+  public func double(_ key: String) throws -> Double? {
+    try self.read(key, "a number") { try self.config.requiredDouble(forKey: ConfigKey(key)) }
+  }
+
+  public func bool(_ key: String) throws -> Bool? {
+    try self.read(key, "true or false") { try self.config.requiredBool(forKey: ConfigKey(key)) }
+  }
+
+  private func read<Value>(_ key: String, _ expected: String, _ body: () throws -> Value) throws -> Value? {
+    do {
+      return try body()
+    } catch {
+      // swift-configuration's error type is package-scoped, so tell "missing" from "malformed" by asking
+      // whether the key holds anything at all.
+      let configKey = ConfigKey(key)
+      let present =
+        self.config.string(forKey: configKey) != nil || self.config.int(forKey: configKey) != nil
+        || self.config.double(forKey: configKey) != nil || self.config.bool(forKey: configKey) != nil
+      guard present else { return nil }
+      throw ServiceSettings.SettingsError("\(key) must be \(expected)")
+    }
+  }
+}
