@@ -80,7 +80,8 @@ public final class IntakeApplication: Sendable {
       logger: logger
     )
     self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)
-    self.storeLifetime = StoreLifetime(store: self.store, logger: logger)
+    self.storeLifetime = StoreLifetime(
+      store: self.store, purgeInterval: config.idempotency.purgeInterval, logger: logger)
   }
 
   /// The services to run, in start order: store lifetime, outbox, server.
@@ -94,14 +95,29 @@ public final class IntakeApplication: Sendable {
   }
 }
 
-/// Keeps the store open while the group runs and closes it last on shutdown (it is first in the group, and
-/// graceful shutdown goes in reverse order).
+/// Keeps the store open while the group runs, purges expired idempotency keys now and then, and closes the
+/// store last on shutdown (it is first in the group, and graceful shutdown goes in reverse order).
 private struct StoreLifetime: Service {
   let store: IntakeStore
+  let purgeInterval: Duration
   let logger: Logger
 
   func run() async throws {
-    try? await gracefulShutdown()
+    await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        do {
+          let purged = try await self.store.purgeExpiredIdempotencyKeys()
+          if purged > 0 {
+            self.logger.info("expired idempotency keys purged", metadata: ["count": "\(purged)"])
+          }
+        } catch is CancellationError {
+          return
+        } catch {
+          self.logger.warning("purging expired idempotency keys failed", metadata: ["error": "\(error)"])
+        }
+        try? await Task.sleep(for: self.purgeInterval)
+      }
+    }
     // Also reached on cancellation; either way nothing writes any more.
     do {
       try self.store.close()

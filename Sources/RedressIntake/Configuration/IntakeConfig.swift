@@ -44,13 +44,17 @@ public struct IntakeConfig: Sendable {
     /// How long a key is remembered after its first use; at least 7 days by policy. A retry after this
     /// creates a new incident.
     public var retention: Duration
+    /// How often keys past retention are deleted (they are ignored from the moment they expire; this only
+    /// reclaims space).
+    public var purgeInterval: Duration
 
-    public init(retention: Duration) {
+    public init(retention: Duration, purgeInterval: Duration = .seconds(3600)) {
       self.retention = retention
+      self.purgeInterval = purgeInterval
     }
 
-    /// 7 days.
-    public static var defaults: Self { Self(retention: .seconds(7 * 24 * 60 * 60)) }
+    /// 7 days, purged hourly.
+    public static var defaults: Self { Self(retention: .seconds(7 * 24 * 60 * 60), purgeInterval: .seconds(3600)) }
   }
 
   /// Group commit: how concurrent submits share one write transaction (one fsync).
