@@ -7,6 +7,17 @@ import Testing
 
 @Suite("Who may do what")
 struct AccessTests {
+  @Test("health checks need no credentials and report serving")
+  func health() async throws {
+    try await IntakeHarness.run { harness in
+      try await harness.withGRPCClient { client in
+        let health = Grpc_Health_V1_Health.Client(wrapping: client)
+        let response = try await health.check(.init())
+        #expect(response.status == .serving)
+      }
+    }
+  }
+
   @Test("a call without credentials is unauthenticated")
   func noCredentials() async throws {
     try await IntakeHarness.run { harness in

@@ -94,12 +94,22 @@ struct IntakeHarness: Sendable {
     presenting certificate: IssuedCertificate? = nil,
     _ body: (Client) async throws -> T
   ) async throws -> T {
+    try await self.withGRPCClient(presenting: certificate) { client in
+      try await body(Client(wrapping: client))
+    }
+  }
+
+  /// Runs `body` with a gRPC client of this server over TLS, for any service it offers.
+  func withGRPCClient<T: Sendable>(
+    presenting certificate: IssuedCertificate? = nil,
+    _ body: (GRPCClient<WireClientTransport>) async throws -> T
+  ) async throws -> T {
     var config = WireClientTransport.Config.defaults(
       security: try IntakeTestPKI.shared.clientSecurity(presenting: certificate))
     config.backoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.1)
     let transport = try WireClientTransport(host: "127.0.0.1", port: self.port, config: config)
-    return try await withGRPCClient(transport: transport) { client in
-      try await body(Client(wrapping: client))
+    return try await GRPCCore.withGRPCClient(transport: transport) { client in
+      try await body(client)
     }
   }
 }
