@@ -90,6 +90,36 @@ struct OutboxTests {
     }
   }
 
+  @Test("an incident remediation refuses is retried with backoff without holding up the others")
+  func refusedIncident() async throws {
+    let remediation = TestRemediationService(refusingTitle: "refused")
+    let port = try await unusedPort()
+    try await withTestRemediation(remediation, port: port) {
+      try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+        try await harness.withClient { intake in
+          let refused = try await intake.submitIncident(
+            submitRequest("refused", validReport(title: "refused")), metadata: self.token)
+          var accepted: [String] = []
+          for index in 0..<5 {
+            accepted.append(
+              try await intake.submitIncident(submitRequest("ok-\(index)", validReport()), metadata: self.token).incident.id)
+          }
+          try await withTimeout(30, "the other remedies") { await remediation.waitForRemedies(5) }
+          // The refused one is tried again (backoff 50-400 ms) while the others are already through.
+          try await withTimeout(30, "a retry of the refused incident") {
+            for try await count in harness.app.store.pendingDeliveryCounts() where count == 1 {
+              if (remediation.calls[refused.incident.id] ?? 0) >= 2 { return }
+            }
+          }
+          #expect(Set(remediation.remedies.keys) == Set(accepted))
+          let stillWaiting = try await intake.getIncident(.with { $0.incidentID = refused.incident.id }, metadata: self.token)
+          #expect(stillWaiting.status == .awaitingRemediation)
+          #expect(stillWaiting.remedyID.isEmpty)
+        }
+      }
+    }
+  }
+
   @Test("capped exponential backoff grows from the initial delay, stays within jitter and never passes the cap")
   func backoff() {
     let backoff = IntakeConfig.Outbox.Backoff(

@@ -19,6 +19,12 @@ final class TestRemediationService: Redress_V1_Remediation.SimpleServiceProtocol
   }
 
   private let state = Mutex(State())
+  /// Incidents with this title are refused with `failedPrecondition`, as a remediation rule violation would be.
+  private let refusedTitle: String?
+
+  init(refusingTitle refusedTitle: String? = nil) {
+    self.refusedTitle = refusedTitle
+  }
 
   /// Remedy id by incident id.
   var remedies: [String: String] { self.state.withLock { $0.remedies } }
@@ -45,6 +51,10 @@ final class TestRemediationService: Redress_V1_Remediation.SimpleServiceProtocol
     let incidentID = request.incident.id
     guard !incidentID.isEmpty else {
       throw RPCError(code: .invalidArgument, message: "incident.id is required")
+    }
+    if let refused = self.refusedTitle, request.incident.report.title == refused {
+      self.state.withLock { $0.calls[incidentID, default: 0] += 1 }
+      throw RPCError(code: .failedPrecondition, message: "this incident cannot be opened")
     }
     let (remedyID, alreadyOpen, ready) = self.state.withLock { state in
       state.calls[incidentID, default: 0] += 1
