@@ -7,18 +7,31 @@ extension IntakeConfig {
   /// The configuration keys intake reads beyond the shared ones (flags > `REDRESS_INTAKE_*` environment >
   /// JSON file); docs/INTAKE.md lists them with their flags.
   public enum Keys {
+    /// Flag `--remediation-host`.
     public static let remediationHost = "remediation.host"
+    /// Flag `--remediation-port`.
     public static let remediationPort = "remediation.port"
+    /// Flag `--remediation-cert`.
     public static let remediationCert = "remediation.cert"
+    /// Flag `--remediation-key`.
     public static let remediationKey = "remediation.key"
+    /// Flag `--remediation-ca`.
     public static let remediationCA = "remediation.ca"
+    /// Flag `--remediation-plaintext-for-testing-only`.
     public static let remediationPlaintext = "remediation.plaintext_for_testing_only"
+    /// Flag `--review-above`.
     public static let reviewAbove = "triage.review_above"
+    /// Flag `--idempotency-retention-hours`.
     public static let retentionHours = "idempotency.retention_hours"
+    /// Flag `--max-batch-size`.
     public static let maxBatchSize = "group_commit.max_batch_size"
+    /// Flag `--max-bulk-items`.
     public static let maxBulkItems = "limits.max_bulk_items"
+    /// Flag `--outbox-initial-backoff-ms`.
     public static let outboxInitialBackoffMS = "outbox.initial_backoff_ms"
+    /// Flag `--outbox-max-backoff-ms`.
     public static let outboxMaxBackoffMS = "outbox.max_backoff_ms"
+    /// Flag `--outbox-call-timeout-ms`.
     public static let outboxCallTimeoutMS = "outbox.call_timeout_ms"
   }
 

@@ -21,6 +21,7 @@ public struct IntakeConfig: Sendable {
     /// Frame, message and stream limits of the wire.
     public var connection: ConnectionConfig
 
+    /// Listens on `host:port` with `security`.
     public init(host: String, port: Int, security: ServerSecurity?, connection: ConnectionConfig = .defaults) {
       self.host = host
       self.port = port
@@ -34,6 +35,7 @@ public struct IntakeConfig: Sendable {
     /// Path of the database file (its directory is created if needed).
     public var databasePath: String
 
+    /// The database at `databasePath`.
     public init(databasePath: String) {
       self.databasePath = databasePath
     }
@@ -48,6 +50,7 @@ public struct IntakeConfig: Sendable {
     /// reclaims space).
     public var purgeInterval: Duration
 
+    /// Keys honoured for `retention`, expired ones deleted every `purgeInterval`.
     public init(retention: Duration, purgeInterval: Duration = .seconds(3600)) {
       self.retention = retention
       self.purgeInterval = purgeInterval
@@ -62,6 +65,7 @@ public struct IntakeConfig: Sendable {
     /// Most submissions written in one transaction; the rest wait for the next one.
     public var maxBatchSize: Int
 
+    /// At most `maxBatchSize` submissions per transaction.
     public init(maxBatchSize: Int) {
       self.maxBatchSize = maxBatchSize
     }
@@ -81,6 +85,7 @@ public struct IntakeConfig: Sendable {
     /// How far in the future `occurred_at` may be, for clock skew between tools and intake.
     public var occurredAtFutureTolerance: Duration
 
+    /// Request limits.
     public init(
       maxItemsPerBulkCall: Int,
       defaultPageSize: Int,
@@ -103,11 +108,14 @@ public struct IntakeConfig: Sendable {
   public struct Outbox: Sendable {
     /// Where remediation listens and how to reach it: TLS with intake's client certificate (mutual TLS).
     public struct Remediation: Sendable {
+      /// Remediation's host name or address.
       public var host: String
+      /// Remediation's port.
       public var port: Int
       /// Must carry intake's client certificate; remediation maps it to an identity with the `service` role.
       public var security: ClientSecurity
 
+      /// Remediation at `host:port`, reached with `security`.
       public init(host: String, port: Int, security: ClientSecurity) {
         self.host = host
         self.port = port
@@ -126,6 +134,7 @@ public struct IntakeConfig: Sendable {
       /// Each delay is moved at random by up to this fraction (0...1), so retries do not come in step.
       public var jitter: Double
 
+      /// A backoff policy.
       public init(initial: Duration, maximum: Duration, multiplier: Double, jitter: Double) {
         self.initial = initial
         self.maximum = maximum
@@ -141,12 +150,14 @@ public struct IntakeConfig: Sendable {
 
     /// Remediation's address; `nil` keeps incidents `awaiting_remediation` (nothing is delivered).
     public var remediation: Remediation?
+    /// Retry delays of failed deliveries.
     public var backoff: Backoff
     /// Most incidents read from the outbox per round.
     public var batchSize: Int
     /// Deadline of one `OpenRemedy` call.
     public var callTimeout: Duration
 
+    /// Outbox settings.
     public init(remediation: Remediation?, backoff: Backoff, batchSize: Int, callTimeout: Duration) {
       self.remediation = remediation
       self.backoff = backoff
@@ -160,14 +171,22 @@ public struct IntakeConfig: Sendable {
     }
   }
 
+  /// The gRPC server.
   public var server: Server
+  /// The database.
   public var storage: Storage
+  /// Idempotency keys.
   public var idempotency: Idempotency
+  /// Batching of concurrent submits.
   public var groupCommit: GroupCommit
+  /// Request limits.
   public var limits: Limits
+  /// Triage amounts.
   public var triage: TriagePolicy
+  /// The hand-off to remediation.
   public var outbox: Outbox
 
+  /// A configuration; parts not given take their defaults.
   public init(
     server: Server,
     storage: Storage,

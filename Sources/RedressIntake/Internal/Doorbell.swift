@@ -10,6 +10,7 @@ public final class Doorbell: Sendable {
 
   private let state = Mutex(State())
 
+  /// A doorbell nobody has rung.
   public init() {}
 
   /// Wakes the waiter, or the next one to wait.

@@ -24,6 +24,7 @@ public final class RemediationOutbox: Service, Sendable {
   private let clock: any WallClock
   private let logger: Logger
 
+  /// An outbox delivering `store`'s waiting incidents as `config` says.
   public init(store: IntakeStore, config: IntakeConfig.Outbox, clock: any WallClock, logger: Logger) {
     self.store = store
     self.config = config
@@ -31,6 +32,7 @@ public final class RemediationOutbox: Service, Sendable {
     self.logger = logger
   }
 
+  /// Delivers until graceful shutdown; without a remediation address, only waits for shutdown.
   public func run() async throws {
     guard let remediation = self.config.remediation else {
       self.logger.warning("no remediation address configured: incidents stay awaiting_remediation")

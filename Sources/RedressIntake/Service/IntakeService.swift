@@ -18,6 +18,8 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
   private let clock: any WallClock
   private let logger: Logger
 
+  /// A service over `store`, triaging with `triage` and enforcing `limits`; `clock` dates receipts and
+  /// validation.
   public init(
     store: IntakeStore,
     triage: TriagePolicy,
@@ -35,6 +37,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
 
   // MARK: Submitting
 
+  /// Validates, triages and stores one incident; answers after its commit. Needs the `submit` role.
   public func submitIncident(
     request: Redress_V1_SubmitIncidentRequest,
     context: ServerContext
@@ -57,6 +60,8 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     return try self.response(for: outcomes[0], identity: identity).get()
   }
 
+  /// Bulk submission: every valid item is stored in one transaction and each item is answered on its own.
+  /// Needs the `submit` role.
   public func submitIncidents(
     request: RPCAsyncSequence<Redress_V1_SubmitIncidentRequest, any Error>,
     context: ServerContext
@@ -185,6 +190,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
 
   // MARK: Reading
 
+  /// One incident of the caller's tenant; `notFound` otherwise. Needs the `read` role.
   public func getIncident(
     request: Redress_V1_GetIncidentRequest,
     context: ServerContext
@@ -208,6 +214,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     return incident
   }
 
+  /// The caller's tenant's incidents, newest first, filtered and paged. Needs the `read` role.
   public func listIncidents(
     request: Redress_V1_ListIncidentsRequest,
     context: ServerContext

@@ -5,6 +5,7 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     private let name: String
     private init(_ name: String) { self.name = name }
+    /// The code's name.
     public var description: String { self.name }
 
     /// No such incident in the caller's tenant.
@@ -19,17 +20,21 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
     public static let configuration = Code("configuration")
   }
 
+  /// What kind of failure.
   public var code: Code
   /// What went wrong and what to do; never secrets or payload text.
   public var message: String
+  /// The underlying error, for logs; never shown to callers.
   public var cause: (any Error)?
 
+  /// An error of `code` saying `message`.
   public init(code: Code, message: String, cause: (any Error)? = nil) {
     self.code = code
     self.message = message
     self.cause = cause
   }
 
+  /// Code, message and cause, for logs.
   public var description: String {
     if let cause {
       return "\(self.code): \(self.message) (\(cause))"

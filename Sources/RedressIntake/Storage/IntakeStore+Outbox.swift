@@ -5,6 +5,7 @@ public import RedressSchemas
 extension IntakeStore {
   /// An incident waiting to be handed to remediation.
   public struct PendingDelivery: Sendable {
+    /// The incident as stored.
     public var incident: Redress_V1_Incident
     /// Failed attempts so far.
     public var attempts: Int

@@ -13,9 +13,12 @@ import Synchronization
 public final class IntakeStore: Sendable {
   /// How long idempotency keys are kept, and how many submissions share a transaction.
   public struct Config: Sendable, Hashable {
+    /// How long idempotency keys are honoured.
     public var idempotencyRetention: Duration
+    /// Most submissions in one write transaction.
     public var maxBatchSize: Int
 
+    /// Store settings.
     public init(idempotencyRetention: Duration, maxBatchSize: Int) {
       self.idempotencyRetention = idempotencyRetention
       self.maxBatchSize = maxBatchSize

@@ -9,7 +9,9 @@ public struct Submission: Sendable {
   public var identity: Identity
   /// Scoped to ``identity``.
   public var idempotencyKey: String
+  /// The validated report.
   public var report: Redress_V1_IncidentReport
+  /// Its triage, decided before storing.
   public var triage: Redress_V1_Triage
   /// SHA-256 of the report's serialized bytes: a retry must carry the same report.
   public var payloadSHA256: Data

@@ -2,9 +2,12 @@
 public struct TriagePolicy: Sendable, Hashable {
   /// Yearly client value at or above which impact is at least medium / high.
   public struct ValueThresholds: Sendable, Hashable {
+    /// Yearly value from which impact is at least medium.
     public var mediumMinor: Int64
+    /// Yearly value from which impact is high.
     public var highMinor: Int64
 
+    /// Thresholds in the currency's minor unit.
     public init(mediumMinor: Int64, highMinor: Int64) {
       self.mediumMinor = mediumMinor
       self.highMinor = highMinor
@@ -18,6 +21,7 @@ public struct TriagePolicy: Sendable, Hashable {
   /// impact (the reasons say so).
   public var yearlyValueThresholds: [String: ValueThresholds]
 
+  /// A policy with these amounts (minor units, by ISO 4217 code).
   public init(reviewAboveMinor: [String: Int64], yearlyValueThresholds: [String: ValueThresholds]) {
     self.reviewAboveMinor = reviewAboveMinor
     self.yearlyValueThresholds = yearlyValueThresholds

@@ -11,8 +11,10 @@ public import RedressSchemas
 /// | medium           | P4  | P3     | P2   |
 /// | low              | P4  | P4     | P3   |
 public struct Triager: Sendable {
+  /// The amounts triage compares against.
   public let policy: TriagePolicy
 
+  /// A triager applying `policy`.
   public init(policy: TriagePolicy) {
     self.policy = policy
   }

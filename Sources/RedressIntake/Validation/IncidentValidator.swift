@@ -7,6 +7,7 @@ public import RedressService
 public struct IncidentValidator: Sendable {
   /// Field limits; the numbers docs/INTAKE.md lists.
   public enum Limits {
+    // Each is the maximum of the field its name says, in characters or UTF-8 bytes as named.
     public static let idempotencyKeyMaxCharacters = 128
     public static let customerIDMaxCharacters = 128
     public static let customerNameMaxCharacters = 200
@@ -25,6 +26,7 @@ public struct IncidentValidator: Sendable {
   /// How far in the future `occurred_at` may be.
   public var futureTolerance: Duration
 
+  /// A validator allowing `occurred_at` up to `futureTolerance` ahead of the server's clock.
   public init(futureTolerance: Duration = .seconds(300)) {
     self.futureTolerance = futureTolerance
   }
