@@ -27,7 +27,11 @@ final class ChildIntake: @unchecked Sendable {
 
   /// Finds `redress-intake` built next to the test bundle (`swift build --build-tests` builds it).
   static func executable() throws -> URL {
-    var candidates = [Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("redress-intake")]
+    // Linux: the test binary sits in the build directory; macOS: the .xctest bundle does.
+    var candidates = [
+      Bundle.main.bundleURL.appendingPathComponent("redress-intake"),
+      Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("redress-intake"),
+    ]
     var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     while directory.path != "/" {
       candidates.append(directory.appendingPathComponent(".build/debug/redress-intake"))
