@@ -225,6 +225,7 @@ let package = Package(
       name: "RedressWireTests",
       dependencies: [
         "RedressWire",
+        "RedressPKI",
         "RedressSchemas",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -302,7 +302,7 @@ struct ConnectionLifecycleTests {
 
   @Test("the server closes an idle connection with GOAWAY NO_ERROR, and not while a stream is open")
   func idleConnectionIsClosed() async throws {
-    let idleTimeout = Duration.milliseconds(100)
+    let idleTimeout = Duration.milliseconds(300)
     try await withWireServer(services: [InteropTestService()], configure: { $0.connection.idleTimeout = idleTimeout }) { server in
       // The idle timer runs from the handshake until the first stream opens, and on a loaded
       // machine the stream can lose that race; the server then rightly closes with GOAWAY(0).
@@ -311,7 +311,7 @@ struct ConnectionLifecycleTests {
       var lostRaces = 0
       while try await !Self.idleCloseAfterOpenStream(port: server.port, idleTimeout: idleTimeout) {
         lostRaces += 1
-        try #require(lostRaces < 5, "stream 1 lost the race with the idle timer \(lostRaces) times")
+        try #require(lostRaces < 10, "stream 1 lost the race with the idle timer \(lostRaces) times")
       }
     }
   }

@@ -1,7 +1,6 @@
-import Crypto
 import Foundation
 import NIOSSL
-import SwiftASN1
+import RedressPKI
 import X509
 
 /// Certificates and keys minted in-process for TLS tests; nothing is read from or written to disk.
@@ -131,29 +130,13 @@ struct TestPKI: Sendable {
 
   /// Mints a self-signed CA certificate with a new P-256 key, valid from a day before `now` for a year.
   static func makeCA(commonName: String, now: Date = Date()) throws -> Identity {
-    let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-    let name = try DistinguishedName {
-      OrganizationName("Redress tests")
-      CommonName(commonName)
-    }
-    let extensions = try Certificate.Extensions {
-      Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-      Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-      SubjectKeyIdentifier(hash: key.publicKey)
-    }
-    let certificate = try Certificate(
-      version: .v3,
-      serialNumber: Certificate.SerialNumber(),
-      publicKey: key.publicKey,
-      notValidBefore: now - 24 * 60 * 60,
-      notValidAfter: now + 365 * 24 * 60 * 60,
-      issuer: name,
-      subject: name,
-      signatureAlgorithm: .ecdsaWithSHA256,
-      extensions: extensions,
-      issuerPrivateKey: key
+    let authority = try CertificateAuthority.create(
+      commonName: commonName,
+      organization: "Redress tests",
+      now: now,
+      validity: 365 * 24 * 60 * 60
     )
-    return try Identity(certificate, key)
+    return try Identity(authority.root)
   }
 
   /// Mints a leaf certificate with a new P-256 key, signed by `issuer`.
@@ -169,54 +152,32 @@ struct TestPKI: Sendable {
     notValidBefore: Date,
     notValidAfter: Date
   ) throws -> Identity {
-    let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-    let subject = try DistinguishedName {
-      OrganizationName("Redress tests")
-      CommonName(commonName)
-    }
-    let names: [GeneralName] =
-      dnsNames.map { .dnsName($0) }
-      + ipAddresses.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
-      + uris.map { .uniformResourceIdentifier($0) }
-    let keyUsages: [ExtendedKeyUsage.Usage] =
+    let authority = CertificateAuthority(root: IssuedCertificate(certificate: issuer.x509, privateKey: issuer.signingKey))
+    let leafUsage: CertificateAuthority.Usage =
       switch usage {
-      case .server: [.serverAuth]
-      case .client: [.clientAuth]
-      case .serverAndClient: [.serverAuth, .clientAuth]
+      case .server: .server
+      case .client: .client
+      case .serverAndClient: .serverAndClient
       }
-    let extensions = try Certificate.Extensions {
-      Critical(BasicConstraints.notCertificateAuthority)
-      Critical(KeyUsage(digitalSignature: true))
-      try ExtendedKeyUsage(keyUsages)
-      SubjectKeyIdentifier(hash: key.publicKey)
-      AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: issuer.x509.publicKey).keyIdentifier)
-      if !names.isEmpty {
-        SubjectAlternativeNames(names)
-      }
-    }
-    let certificate = try Certificate(
-      version: .v3,
-      serialNumber: Certificate.SerialNumber(),
-      publicKey: key.publicKey,
-      notValidBefore: notValidBefore,
-      notValidAfter: notValidAfter,
-      issuer: issuer.x509.subject,
-      subject: subject,
-      signatureAlgorithm: .ecdsaWithSHA256,
-      extensions: extensions,
-      issuerPrivateKey: issuer.signingKey
+    return try Identity(
+      authority.issue(
+        commonName: commonName,
+        dnsNames: dnsNames,
+        ipAddresses: ipAddresses,
+        uris: uris,
+        usage: leafUsage,
+        notValidBefore: notValidBefore,
+        notValidAfter: notValidAfter
+      )
     )
-    return try Identity(certificate, key)
   }
 }
 
 extension TestPKI.Identity {
-  fileprivate init(_ certificate: Certificate, _ key: Certificate.PrivateKey) throws {
-    var serializer = DER.Serializer()
-    try serializer.serialize(certificate)
-    self.certificate = try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der)
-    self.privateKey = try NIOSSLPrivateKey(bytes: key.serializeAsPEM().derBytes, format: .der)
-    self.x509 = certificate
-    self.signingKey = key
+  fileprivate init(_ issued: IssuedCertificate) throws {
+    self.certificate = try NIOSSLCertificate(bytes: issued.certificateDER(), format: .der)
+    self.privateKey = try NIOSSLPrivateKey(bytes: issued.privateKeyDER(), format: .der)
+    self.x509 = issued.certificate
+    self.signingKey = issued.privateKey
   }
 }
