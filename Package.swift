@@ -40,6 +40,8 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
     .package(url: "https://github.com/apple/swift-configuration.git", exact: "1.4.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+    // Tests only: parses the Kubernetes manifests in Deployment/.
+    .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
   ],
   targets: [
     // Code generated from Protos/ by tools/generate-protos.sh; never edited by hand.
@@ -203,6 +205,14 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/redress",
+      swiftSettings: strictSettings
+    ),
+    // Drives the built executables: the dev stack and the CLI end to end, and the deployment files' flags.
+    .testTarget(
+      name: "RedressCLITests",
+      dependencies: [
+        .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: strictSettings
     ),
     .testTarget(
