@@ -12,8 +12,9 @@ extension Transition {
     Self.check(request.rootCause, "investigate.root_cause", into: &violations)
     Self.check(request.policyClause, "investigate.policy_clause", max: Self.maxShort, into: &violations)
     Self.check(request.notes, "investigate.notes", required: false, into: &violations)
-    if request.verdict == .unspecified || request.verdict == .UNRECOGNIZED(request.verdict.rawValue) {
-      violations.add("investigate.verdict", "is required: legitimate, third party, outside policy or bad faith")
+    switch request.verdict {
+    case .legitimate, .thirdParty, .outsidePolicy, .badFaith: break
+    default: violations.add("investigate.verdict", "is required: legitimate, third party, outside policy or bad faith")
     }
     if request.verdict == .thirdParty {
       Self.check(request.thirdParty, "investigate.third_party", max: Self.maxShort, into: &violations)
@@ -137,7 +138,7 @@ extension Transition {
     if request.compensation.count > 20 { violations.add("offer.compensation", "at most 20 items") }
     for (index, term) in request.compensation.enumerated() {
       let field = "offer.compensation[\(index)]"
-      if term.kind == .unspecified { violations.add("\(field).kind", "is required") }
+      if !Self.compensationKinds.contains(term.kind) { violations.add("\(field).kind", "is required: invoice credit, refund, expedited shipping or fee waiver") }
       self.requireCurrency(term.amount, "\(field).amount.currency", into: &violations)
       if term.amount.amountMinor <= 0 { violations.add("\(field).amount.amount_minor", "must be positive") }
       Self.check(term.description_p, "\(field).description", required: false, max: 1000, into: &violations)
@@ -221,6 +222,8 @@ extension Transition {
 
   // MARK: compensate
 
+  static let compensationKinds: [Redress_V1_CompensationKind] = [.invoiceCredit, .refund, .expeditedShipping, .feeWaiver]
+
   mutating func compensate(_ request: Redress_V1_RequestCompensation) throws(PlaybookError) {
     try self.requireOpen("request compensation")
     if self.progress(.propose).state != .done && self.progress(.compensate).state == .pending {
@@ -228,7 +231,7 @@ extension Transition {
     }
     try self.requireActive(.compensate, "request compensation")
     var violations = FieldViolations()
-    if request.kind == .unspecified {
+    if !Self.compensationKinds.contains(request.kind) {
       violations.add("compensate.kind", "is required: invoice credit, refund, expedited shipping or fee waiver")
     }
     self.requireCurrency(request.amount, "compensate.amount.currency", into: &violations)
