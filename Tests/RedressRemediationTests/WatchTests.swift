@@ -99,3 +99,25 @@ struct WatchTests {
     }
   }
 }
+
+@Suite("Graceful shutdown")
+struct ShutdownTests {
+  @Test("graceful shutdown ends open watches with UNAVAILABLE naming the version to resume from, and the server stops")
+  func shutdownEndsWatches() async throws {
+    try await RemediationHarness.run { harness in
+      var walk = try await Walk.open(harness)
+      try await walk.act(Do.investigate())
+      let watcher = Watcher()
+      let (olivia, id) = (walk.olivia, walk.remedy.id)
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await watcher.run(olivia, remedyID: id) }
+        #expect(try await watcher.next(1).first?.snapshot.version == 2)
+        await harness.shutdown()
+        await expectError(.unavailable, containing: "after_version 2") {
+          try await watcher.next(1)
+        }
+        try await group.waitForAll()
+      }
+    }
+  }
+}

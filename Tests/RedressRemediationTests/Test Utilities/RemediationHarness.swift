@@ -59,6 +59,12 @@ struct RemediationHarness: Sendable {
   let app: RemediationApplication
   let client: Client
   let clock: ManualWallClock
+  let group: ServiceGroup
+
+  /// Begins graceful shutdown, as SIGTERM would.
+  func shutdown() async {
+    await self.group.triggerGracefulShutdown()
+  }
 
   /// Starts the service on the database in `directory`, runs `body` with a client, then shuts down gracefully.
   static func run<T: Sendable>(
@@ -92,7 +98,7 @@ struct RemediationHarness: Sendable {
         transportConfig.backoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.1)
         let transport = try WireClientTransport(host: "127.0.0.1", port: port, config: transportConfig)
         let result = try await withGRPCClient(transport: transport) { grpcClient in
-          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock))
+          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock, group: group))
         }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
