@@ -22,6 +22,7 @@ let package = Package(
     .executable(name: "redress-remediation", targets: ["redress-remediation"]),
 
     // MARK: products: client and CLI
+    .library(name: "RedressClient", targets: ["RedressClient"]),
 
   ],
   dependencies: [
@@ -164,6 +165,52 @@ let package = Package(
     ),
 
     // MARK: targets: client and CLI
+    // The client library tools use to submit incidents and follow remedies.
+    .target(
+      name: "RedressClient",
+      dependencies: [
+        "RedressWire",
+        "RedressSchemas",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    // The `redress` command line: submit, read, act on and watch; `redress dev` and `redress certs`.
+    .executableTarget(
+      name: "redress",
+      dependencies: [
+        "RedressClient",
+        "RedressPKI",
+        "RedressService",
+        "RedressSchemas",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/redress",
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "RedressClientTests",
+      dependencies: [
+        "RedressClient",
+        "RedressService",
+        "RedressPKI",
+        "RedressSchemas",
+        "RedressWire",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
 
     .testTarget(
       name: "RedressWireTests",
