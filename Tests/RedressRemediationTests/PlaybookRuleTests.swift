@@ -202,6 +202,37 @@ struct PlaybookRuleTests {
     }
   }
 
+  @Test("two identities acting on the same version at once: exactly one wins, the other gets ABORTED")
+  func concurrentActions() async throws {
+    try await RemediationHarness.run { harness in
+      let remedy = try await harness.open()
+      let outcomes = await withTaskGroup(of: Result<Redress_V1_Remedy, RPCError>.self) { group in
+        for person in [People.olivia, People.omar, People.alice] {
+          group.addTask {
+            do {
+              return .success(try await harness.desk(person).act(remedy, Do.investigate()))
+            } catch let error as RPCError {
+              return .failure(error)
+            } catch {
+              return .failure(RPCError(code: .unknown, message: "\(error)"))
+            }
+          }
+        }
+        return await group.reduce(into: []) { $0.append($1) }
+      }
+      let winners = outcomes.compactMap { try? $0.get() }
+      let losers = outcomes.compactMap { outcome -> RPCError? in
+        if case .failure(let error) = outcome { return error }
+        return nil
+      }
+      #expect(winners.count == 1)
+      #expect(losers.map(\.code) == [.aborted, .aborted])
+      let stored = try await harness.desk(People.rita).get(remedy.id)
+      #expect(stored.version == 2)
+      #expect(stored.timeline.filter { $0.action == "investigate" }.count == 1)
+    }
+  }
+
   @Test("the fix needs a named owner and a due date, then done, verified and confirmed in that order")
   func fixOrder() async throws {
     try await RemediationHarness.run { harness in

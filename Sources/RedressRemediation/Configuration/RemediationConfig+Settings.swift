@@ -4,6 +4,7 @@ extension RemediationConfig {
   /// The configuration keys of the remediation service (flags, `REDRESS_REMEDIATION_<KEY>`, or the JSON
   /// file). docs/REMEDIATION.md lists them with their defaults.
   public enum Keys {
+    // Each key's flag, meaning and default are in docs/REMEDIATION.md and `redress-remediation --help`.
     public static let defaultCurrency = "playbook.default_currency"
     public static let compensationBudgetMinor = "playbook.compensation_budget_minor"
     public static let approvalThresholdMinor = "playbook.approval_threshold_minor"

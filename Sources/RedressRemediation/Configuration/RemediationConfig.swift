@@ -12,6 +12,7 @@ public struct RemediationConfig: Sendable {
   /// the last version it saw).
   public var watchBufferedChanges: Int
 
+  /// A configuration with every value given; prefer changing ``defaults``.
   public init(policy: PlaybookPolicy, deadlineCheckInterval: Duration, watchBufferedChanges: Int) {
     self.policy = policy
     self.deadlineCheckInterval = deadlineCheckInterval
@@ -48,6 +49,7 @@ public struct PlaybookPolicy: Sendable, Hashable {
   /// Time to acknowledge and to resolve, per priority.
   public var serviceLevels: ServiceLevels
 
+  /// A policy with every value given; prefer changing ``defaults``.
   public init(
     defaultCurrency: String,
     compensationBudgetMinor: Int64,
@@ -88,22 +90,30 @@ public struct PlaybookPolicy: Sendable, Hashable {
 public struct ServiceLevels: Sendable, Hashable {
   /// The two targets for one priority, measured from when the remedy opened.
   public struct Target: Sendable, Hashable {
+    /// Time from opening until the apology.
     public var acknowledge: Duration
+    /// Time from opening until the remedy is resolved.
     public var resolve: Duration
 
+    /// Both targets.
     public init(acknowledge: Duration, resolve: Duration) {
       self.acknowledge = acknowledge
       self.resolve = resolve
     }
   }
 
+  /// Targets for P1, the most pressing.
   public var p1: Target
+  /// Targets for P2.
   public var p2: Target
+  /// Targets for P3 and for an unspecified priority.
   public var p3: Target
+  /// Targets for P4.
   public var p4: Target
   /// A complaint raised on a public channel gets targets divided by this (2 halves them). At least 1.
   public var publicChannelDivisor: Int
 
+  /// Service levels with every target given; prefer changing ``defaults``.
   public init(p1: Target, p2: Target, p3: Target, p4: Target, publicChannelDivisor: Int) {
     self.p1 = p1
     self.p2 = p2

@@ -12,6 +12,7 @@ public struct Playbook: Sendable {
   /// The tunable rules.
   public var policy: PlaybookPolicy
 
+  /// A playbook enforcing `policy`.
   public init(policy: PlaybookPolicy) {
     self.policy = policy
   }
@@ -29,6 +30,7 @@ public struct Playbook: Sendable {
     /// The id of an earlier remedy in the same tenant whose lesson has the fingerprint the action names.
     public var earlierLessonRemedyID: String?
 
+    /// Facts for one action.
     public init(earlierLessonRemedyID: String? = nil) {
       self.earlierLessonRemedyID = earlierLessonRemedyID
     }

@@ -6,6 +6,7 @@ public struct PlaybookError: Error, Sendable, CustomStringConvertible {
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     private let name: String
     private init(_ name: String) { self.name = name }
+    /// The code's name.
     public var description: String { self.name }
 
     /// A playbook rule: something else must happen first (`failedPrecondition`).
@@ -20,18 +21,21 @@ public struct PlaybookError: Error, Sendable, CustomStringConvertible {
     public static let notFound = Code("not found")
   }
 
+  /// The kind of refusal.
   public var code: Code
   /// What was wrong and what to do about it.
   public var message: String
   /// For ``Code/invalidArgument``: every broken field rule.
   public var fieldViolations: FieldViolations?
 
+  /// A refusal of kind `code` explained by `message`.
   public init(code: Code, message: String, fieldViolations: FieldViolations? = nil) {
     self.code = code
     self.message = message
     self.fieldViolations = fieldViolations
   }
 
+  /// The code and the message.
   public var description: String { "\(self.code): \(self.message)" }
 
   static func rule(_ message: String) -> Self { Self(code: .ruleViolation, message: message) }

@@ -165,12 +165,18 @@ public struct RemediationStore: Sendable {
 
   /// What ``list(tenant:filter:afterID:limit:)`` selects.
   public struct Filter: Sendable, Hashable {
+    /// Remedies whose current stage is one of these; empty for any.
     public var stages: [Redress_V1_Stage] = []
+    /// Remedies with one of these statuses; empty for any.
     public var statuses: [Redress_V1_RemedyStatus] = []
+    /// Remedies owned by this person; empty for any.
     public var owner: String = ""
+    /// Only remedies marked overdue.
     public var overdueOnly = false
+    /// Only remedies flagged as a recurrence of an earlier lesson.
     public var recurrencesOnly = false
 
+    /// No filter: every remedy of the tenant.
     public init() {}
   }
 

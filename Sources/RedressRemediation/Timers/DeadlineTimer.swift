@@ -57,6 +57,7 @@ public final class DeadlineTimer: Service, Sendable {
     return escalated
   }
 
+  /// Checks deadlines at start and every interval until graceful shutdown, then ends every watch stream.
   public func run() async throws {
     await withGracefulShutdownHandler {
       await cancelWhenGracefulShutdown {
