@@ -32,6 +32,23 @@ struct QueryTests {
     }
   }
 
+  @Test("intake opens remedies with its client certificate (mutual TLS), and unauthenticated callers are refused")
+  func intakeOverMutualTLS() async throws {
+    try await RemediationHarness.run { harness in
+      let opened = try await harness.withClient(presenting: RemediationTestPKI.shared.intakeService) { client in
+        try await client.openRemedy(.with { $0.incident = Incidents.make(id: "inc_mtls") })
+      }
+      #expect(opened.remedy.incidentID == "inc_mtls")
+      #expect(opened.remedy.timeline.first?.actor == "intake-mtls")
+      await expectError(.unauthenticated) {
+        try await harness.client.openRemedy(.with { $0.incident = Incidents.make() })
+      }
+      await expectError(.unauthenticated) {
+        try await harness.client.getRemedy(.with { $0.remedyID = opened.remedy.id }, metadata: ["authorization": "Bearer wrong"])
+      }
+    }
+  }
+
   @Test("another tenant's remedies are NOT_FOUND for every call")
   func tenantIsolation() async throws {
     try await RemediationHarness.run { harness in

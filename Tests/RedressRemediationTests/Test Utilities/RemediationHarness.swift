@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import RedressPKI
 import RedressRemediation
 import RedressSchemas
 import RedressService
@@ -33,6 +34,8 @@ enum People {
       entry(portal, "acme", [.clientTool]),
       entry(rita, "acme", [.read]),
       entry(greta, "globex", [.operator, .read]),
+      // Intake as deployed: mutual TLS with its client certificate, no token.
+      .init(name: "intake-mtls", tenant: "acme", roles: [.service], certificateNames: ["intake-service"]),
     ])
   }
 }
@@ -60,6 +63,14 @@ struct RemediationHarness: Sendable {
   let client: Client
   let clock: ManualWallClock
   let group: ServiceGroup
+  let port: Int
+
+  /// Runs `body` with a second client that presents `certificate` in the TLS handshake.
+  func withClient<T: Sendable>(presenting certificate: IssuedCertificate, _ body: (Client) async throws -> T) async throws -> T {
+    let security = try RemediationTestPKI.shared.clientSecurity(presenting: certificate)
+    let transport = try WireClientTransport(host: "127.0.0.1", port: self.port, config: .defaults(security: security))
+    return try await withGRPCClient(transport: transport) { try await body(Client(wrapping: $0)) }
+  }
 
   /// Begins graceful shutdown, as SIGTERM would.
   func shutdown() async {
@@ -98,7 +109,7 @@ struct RemediationHarness: Sendable {
         transportConfig.backoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.1)
         let transport = try WireClientTransport(host: "127.0.0.1", port: port, config: transportConfig)
         let result = try await withGRPCClient(transport: transport) { grpcClient in
-          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock, group: group))
+          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock, group: group, port: port))
         }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()

@@ -8,6 +8,8 @@ import RedressWire
 struct RemediationTestPKI: Sendable {
   let ca: IssuedCertificate
   let server: IssuedCertificate
+  /// Intake's client certificate (CN intake-service).
+  let intakeService: IssuedCertificate
 
   static let shared: RemediationTestPKI = {
     do {
@@ -15,7 +17,8 @@ struct RemediationTestPKI: Sendable {
       return RemediationTestPKI(
         ca: authority.root,
         server: try authority.issue(
-          commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .server)
+          commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .server),
+        intakeService: try authority.issue(commonName: "intake-service", uris: ["spiffe://redress/intake"], usage: .client)
       )
     } catch {
       fatalError("cannot mint the remediation test PKI: \(error)")
@@ -33,7 +36,14 @@ struct RemediationTestPKI: Sendable {
     )
   }
 
-  func clientSecurity() throws -> ClientSecurity {
-    .tls(ClientTLS(trustRoots: [try NIOSSLCertificate(bytes: self.ca.certificateDER(), format: .der)]))
+  /// Client TLS trusting the CA, presenting `certificate` if given.
+  func clientSecurity(presenting certificate: IssuedCertificate? = nil) throws -> ClientSecurity {
+    .tls(
+      ClientTLS(
+        trustRoots: [try NIOSSLCertificate(bytes: self.ca.certificateDER(), format: .der)],
+        certificateChain: try certificate.map { [try NIOSSLCertificate(bytes: $0.certificateDER(), format: .der)] } ?? [],
+        privateKey: try certificate.map { try NIOSSLPrivateKey(bytes: $0.privateKeyDER(), format: .der) }
+      )
+    )
   }
 }
