@@ -41,7 +41,7 @@ struct RemediationCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-negotiation-rounds"), help: "Offers not accepted before the remedy escalates. [config: playbook.max_negotiation_rounds; default: 3]")
   var maxRounds: Int?
 
-  @Option(name: .customLong("follow-up-days"), help: "Days after the client confirms the fix that the follow-up call is due. [config: playbook.follow_up_days; default: 3]")
+  @Option(name: .customLong("follow-up-days"), help: "Days after the client confirms the fix that the follow-up call is due; 0 allows it at once (demos). [config: playbook.follow_up_days; default: 3]")
   var followUpDays: Int?
 
   @Option(name: .customLong("follow-up-retry-hours"), help: "Hours after an unreachable follow-up that it is rescheduled. [config: playbook.follow_up_retry_hours; default: 24]")

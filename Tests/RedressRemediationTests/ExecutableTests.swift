@@ -71,13 +71,16 @@ struct ExecutableTests {
     #expect(config.policy.approvalThresholdMinor == RemediationConfig.defaults.policy.approvalThresholdMinor)
     let bad = try await SettingsReader.inMemory([Keys.maxNegotiationRounds: "many"])
     #expect(throws: ServiceSettings.SettingsError.self) { try RemediationConfig(reader: bad) }
-    let zero = try await SettingsReader.inMemory([Keys.followUpDays: "0"])
+    let negative = try await SettingsReader.inMemory([Keys.followUpDays: "-1"])
     do {
-      _ = try RemediationConfig(reader: zero)
-      Issue.record("follow_up_days 0 was accepted")
+      _ = try RemediationConfig(reader: negative)
+      Issue.record("follow_up_days -1 was accepted")
     } catch {
       #expect("\(error)".contains(Keys.followUpDays))
     }
+    // 0 days: the follow-up may happen right after the fix (demos and end-to-end tests on a real clock).
+    let zero = try await SettingsReader.inMemory([Keys.followUpDays: "0"])
+    #expect(try RemediationConfig(reader: zero).policy.followUpDelay == .zero)
   }
 
   @Test("the executable serves over TLS with the identities file and exits cleanly on SIGTERM")

@@ -36,7 +36,11 @@ extension RemediationConfig {
     policy.approvalThresholdMinor = try Self.amount(reader, Keys.approvalThresholdMinor) ?? policy.approvalThresholdMinor
     policy.goodwillBudgetMinor = try Self.amount(reader, Keys.goodwillBudgetMinor) ?? policy.goodwillBudgetMinor
     policy.maxNegotiationRounds = try Self.positive(reader, Keys.maxNegotiationRounds) ?? policy.maxNegotiationRounds
-    if let days = try Self.positive(reader, Keys.followUpDays) { policy.followUpDelay = .seconds(days * 86_400) }
+    // 0 lets the follow-up happen right after the fix (demos, end-to-end tests on a real clock).
+    if let days = try reader.int(Keys.followUpDays) {
+      guard days >= 0 else { throw ServiceSettings.SettingsError("\(Keys.followUpDays) must be ≥ 0 (days)") }
+      policy.followUpDelay = .seconds(days * 86_400)
+    }
     if let hours = try Self.positive(reader, Keys.followUpRetryHours) { policy.followUpRetryDelay = .seconds(hours * 3_600) }
     var levels = policy.serviceLevels
     for priority in 1...4 {
