@@ -1639,6 +1639,7 @@ public nonisolated struct Redress_V1_RecordAnswer: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The round answered; 0 means the offer that awaits an answer. A round other than that one is refused.
   public var round: Int32 = 0
 
   public var answer: Redress_V1_OfferAnswer = .unspecified

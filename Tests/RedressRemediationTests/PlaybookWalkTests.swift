@@ -76,7 +76,7 @@ struct PlaybookWalkTests {
       #expect(walk.remedy.currentStage == .propose)
       #expect(walk.remedy.nextAction.contains("round 2"))
       try await walk.act(Do.offer(compensation: [2_500]))
-      try await walk.act(Do.respond(2, .accepted))
+      try await walk.act(Do.respond(0, .accepted))  // 0: the offer awaiting an answer
       #expect(walk.remedy.offers.map(\.round) == [1, 2])
       #expect(walk.remedy.offers.map(\.answer) == [.rejected, .accepted])
       #expect(walk.remedy.currentStage == .compensate)

@@ -172,7 +172,7 @@ extension Transition {
       throw .rule("No offer awaits an answer: propose one first.")
     }
     var violations = FieldViolations()
-    if request.round <= 0 { violations.add("respond.round", "is required: the round being answered (\(open.round))") }
+    if request.round < 0 { violations.add("respond.round", "must be the round being answered (\(open.round)), or 0 for the open one") }
     switch request.answer {
     case .accepted: break
     case .rejected: Self.check(request.reason, "respond.reason", into: &violations)
@@ -184,7 +184,7 @@ extension Transition {
       Self.check(request.counterTerms, "respond.counter_terms", required: false, into: &violations)
     }
     if !violations.isEmpty { throw .invalid(violations) }
-    guard request.round == open.round else {
+    guard request.round == 0 || request.round == open.round else {
       throw .rule("The open offer is round \(open.round), not \(request.round): answer that round.")
     }
     let index = self.remedy.offers.count - 1
