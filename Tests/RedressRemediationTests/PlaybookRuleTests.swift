@@ -322,6 +322,9 @@ struct PlaybookRuleTests {
       await expectError(.failedPrecondition, containing: "third party") {
         try await walk.olivia.act(walk.remedy, Do.refer("Someone"))
       }
+      await expectError(.invalidArgument, containing: "learn.fingerprint") {
+        try await walk.olivia.act(walk.remedy, Do.learn(fingerprint: "Not A Fingerprint!"))
+      }
       try await walk.act(Do.learn())
       await expectError(.failedPrecondition, containing: "resolved") {
         try await walk.olivia.act(walk.remedy, Do.goodwill(1_000, key: "gw-2"))

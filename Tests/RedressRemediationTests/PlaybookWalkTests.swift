@@ -92,6 +92,9 @@ struct PlaybookWalkTests {
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.thirdParty, thirdParty: "FastFreight Ltd"))
       #expect(walk.remedy.currentStage == .acknowledge)
+      await expectError(.failedPrecondition, containing: "still acknowledged") {
+        try await walk.olivia.act(walk.remedy, Do.refer())
+      }
       try await walk.act(Do.apologize(.email))
       #expect(walk.remedy.nextAction.contains("Refer the claim to FastFreight Ltd"))
       try await walk.act(Do.refer())
