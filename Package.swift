@@ -16,6 +16,8 @@ let package = Package(
     .library(name: "RedressPKI", targets: ["RedressPKI"]),
     .library(name: "RedressService", targets: ["RedressService"]),
     // MARK: products: intake
+    .library(name: "RedressIntake", targets: ["RedressIntake"]),
+    .executable(name: "redress-intake", targets: ["redress-intake"]),
 
     // MARK: products: remediation
     .library(name: "RedressRemediation", targets: ["RedressRemediation"]),
@@ -113,6 +115,61 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     // MARK: targets: intake
+    // The intake service: validation, triage, the durable store with group commit, and the hand-off outbox.
+    .target(
+      name: "RedressIntake",
+      dependencies: [
+        "RedressService",
+        "RedressSchemas",
+        "RedressWire",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Configuration", package: "swift-configuration"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "redress-intake",
+      dependencies: [
+        "RedressIntake",
+        "RedressService",
+        "RedressWire",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Configuration", package: "swift-configuration"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
+      path: "Sources/redress-intake",
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "RedressIntakeTests",
+      dependencies: [
+        "RedressIntake",
+        "RedressService",
+        "RedressPKI",
+        "RedressWire",
+        "RedressSchemas",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strictSettings
+    ),
 
     // MARK: targets: remediation
     // The remediation service: the playbook of making amends as a state machine, its store, timers and RPCs.
@@ -186,7 +243,9 @@ let package = Package(
         "RedressPKI",
         "RedressService",
         "RedressSchemas",
+        "RedressWire",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

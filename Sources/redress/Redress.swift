@@ -36,6 +36,7 @@ struct Redress: AsyncParsableCommand {
       Note.self,
 
       Certs.self,
+      Health.self,
     ]
   )
 }

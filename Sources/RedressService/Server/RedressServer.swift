@@ -29,6 +29,8 @@ public final class RedressServer: Service, Sendable {
 
   /// The health service this server answers `grpc.health.v1.Health` with.
   public let health: HealthService
+  /// Triggered when graceful shutdown begins; long-lived streams end on it (``withStreamLifetime(context:_:)``).
+  public let shutdown = ShutdownSignal()
   private let transport: WireServerTransport
   private let server: GRPCServer<WireServerTransport>
   private let logger: Logger
@@ -71,17 +73,19 @@ public final class RedressServer: Service, Sendable {
   public func run() async throws {
     try await withGracefulShutdownHandler {
       self.health.setStatus(.serving)
-      try await self.server.serve()
+      try await ShutdownSignal.$current.withValue(self.shutdown) {
+        try await self.server.serve()
+      }
     } onGracefulShutdown: {
-      self.logger.info("graceful shutdown: draining calls")
-      self.health.setStatus(.notServing)
-      self.server.beginGracefulShutdown()
+      self.beginGracefulShutdown()
     }
   }
 
   /// Begins graceful shutdown without a signal (tests, embedding).
   public func beginGracefulShutdown() {
+    self.logger.info("graceful shutdown: draining calls")
     self.health.setStatus(.notServing)
+    self.shutdown.trigger()
     self.server.beginGracefulShutdown()
   }
 }

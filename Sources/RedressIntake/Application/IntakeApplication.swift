@@ -1,0 +1,129 @@
+public import Logging
+public import NIOCore
+public import RedressService
+public import ServiceLifecycle
+
+/// The whole intake service, ready to run in a `ServiceGroup`: the store, the gRPC server and the outbox.
+///
+/// The executable and `redress dev` both build one and run ``services`` in their own group:
+/// ```swift
+/// let app = try IntakeApplication(config: config, directory: directory, rateLimit: .defaults, logger: logger)
+/// let group = ServiceGroup(services: app.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+/// ``services`` is ordered so that graceful shutdown (which runs in reverse) first stops the server (no new
+/// calls, in-flight calls finish and are committed), then the outbox, and closes the store last.
+public final class IntakeApplication: Sendable {
+  /// The database facade (shared with tests and embedding code).
+  public let store: IntakeStore
+  /// The gRPC server.
+  public let server: RedressServer
+  /// The hand-off to remediation.
+  public let outbox: RemediationOutbox
+  private let storeLifetime: StoreLifetime
+
+  /// Opens the store (migrating it) and prepares the server and outbox; nothing listens until ``services`` run.
+  ///
+  /// - Parameters:
+  ///   - config: Everything intake can be told; `config.server.security` must be set.
+  ///   - directory: Who may call, their tenants and roles.
+  ///   - rateLimit: Per-identity limits, or `nil` for none.
+  ///   - clock: The wall clock for receipt times, key retention and outbox schedules.
+  ///   - logger: Logs at info level never carry tokens or payload text.
+  public init(
+    config: IntakeConfig,
+    directory: IdentityDirectory,
+    rateLimit: RateLimiter.Config?,
+    clock: any WallClock = SystemWallClock(),
+    logger: Logger
+  ) throws {
+    guard let security = config.server.security else {
+      throw IntakeError(
+        code: .configuration,
+        message: "server.security is not set: configure TLS (certificate, key, CA), or plaintext only for tests"
+      )
+    }
+    guard config.limits.maxPageSize >= 1, config.limits.defaultPageSize >= 1,
+      config.limits.defaultPageSize <= config.limits.maxPageSize, config.limits.maxItemsPerBulkCall >= 1,
+      config.groupCommit.maxBatchSize >= 1, config.outbox.batchSize >= 1
+    else {
+      throw IntakeError(
+        code: .configuration,
+        message: "limits must be positive and the default page size at most the maximum page size"
+      )
+    }
+    guard config.idempotency.retention >= .seconds(7 * 24 * 60 * 60) else {
+      throw IntakeError(code: .configuration, message: "idempotency retention must be at least 7 days")
+    }
+    self.store = try IntakeStore(
+      path: config.storage.databasePath,
+      config: .init(idempotencyRetention: config.idempotency.retention, maxBatchSize: config.groupCommit.maxBatchSize),
+      clock: clock
+    )
+    let service = IntakeService(
+      store: self.store,
+      triage: config.triage,
+      limits: config.limits,
+      clock: clock,
+      logger: logger
+    )
+    self.server = RedressServer(
+      config: .init(
+        host: config.server.host,
+        port: config.server.port,
+        security: security,
+        connection: config.server.connection
+      ),
+      services: [service],
+      directory: directory,
+      rateLimiter: rateLimit.map { RateLimiter(config: $0, clock: clock) },
+      logger: logger
+    )
+    self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)
+    self.storeLifetime = StoreLifetime(
+      store: self.store, purgeInterval: config.idempotency.purgeInterval, logger: logger)
+  }
+
+  /// The services to run, in start order: store lifetime, outbox, server.
+  public var services: [any Service] {
+    [self.storeLifetime, self.outbox, self.server]
+  }
+
+  /// Where the server listens, once it does (useful with port 0).
+  public var listeningAddress: SocketAddress {
+    get async throws { try await self.server.listeningAddress }
+  }
+}
+
+/// Keeps the store open while the group runs, purges expired idempotency keys now and then, and closes the
+/// store last on shutdown (it is first in the group, and graceful shutdown goes in reverse order).
+private struct StoreLifetime: Service {
+  let store: IntakeStore
+  let purgeInterval: Duration
+  let logger: Logger
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        do {
+          let purged = try await self.store.purgeExpiredIdempotencyKeys()
+          if purged > 0 {
+            self.logger.info("expired idempotency keys purged", metadata: ["count": "\(purged)"])
+          }
+        } catch is CancellationError {
+          return
+        } catch {
+          self.logger.warning("purging expired idempotency keys failed", metadata: ["error": "\(error)"])
+        }
+        try? await Task.sleep(for: self.purgeInterval)
+      }
+    }
+    // Also reached on cancellation; either way nothing writes any more.
+    do {
+      try self.store.close()
+      self.logger.info("incident store closed")
+    } catch {
+      self.logger.error("closing the incident store failed", metadata: ["error": "\(error)"])
+    }
+  }
+}

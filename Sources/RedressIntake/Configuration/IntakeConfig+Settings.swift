@@ -1,0 +1,128 @@
+import Foundation
+import NIOSSL
+public import RedressService
+import RedressWire
+
+extension IntakeConfig {
+  /// The configuration keys intake reads beyond the shared ones (flags > `REDRESS_INTAKE_*` environment >
+  /// JSON file); docs/INTAKE.md lists them with their flags.
+  public enum Keys {
+    /// Flag `--remediation-host`.
+    public static let remediationHost = "remediation.host"
+    /// Flag `--remediation-port`.
+    public static let remediationPort = "remediation.port"
+    /// Flag `--remediation-cert`.
+    public static let remediationCert = "remediation.cert"
+    /// Flag `--remediation-key`.
+    public static let remediationKey = "remediation.key"
+    /// Flag `--remediation-ca`.
+    public static let remediationCA = "remediation.ca"
+    /// Flag `--remediation-plaintext-for-testing-only`.
+    public static let remediationPlaintext = "remediation.plaintext_for_testing_only"
+    /// Flag `--review-above`.
+    public static let reviewAbove = "triage.review_above"
+    /// Flag `--idempotency-retention-hours`.
+    public static let retentionHours = "idempotency.retention_hours"
+    /// Flag `--max-batch-size`.
+    public static let maxBatchSize = "group_commit.max_batch_size"
+    /// Flag `--max-bulk-items`.
+    public static let maxBulkItems = "limits.max_bulk_items"
+    /// Flag `--outbox-initial-backoff-ms`.
+    public static let outboxInitialBackoffMS = "outbox.initial_backoff_ms"
+    /// Flag `--outbox-max-backoff-ms`.
+    public static let outboxMaxBackoffMS = "outbox.max_backoff_ms"
+    /// Flag `--outbox-call-timeout-ms`.
+    public static let outboxCallTimeoutMS = "outbox.call_timeout_ms"
+  }
+
+  /// Intake's configuration from resolved service settings: the shared ones (address, TLS, data directory)
+  /// and intake's own keys (``Keys``), each checked with an error that names the key.
+  public init(settings: ServiceSettings) throws {
+    self = .defaults
+    let reader = settings.reader
+    self.server.host = settings.host
+    self.server.port = settings.port
+    self.server.security = settings.security
+    self.storage.databasePath = settings.dataDirectory.appendingPathComponent("intake.sqlite").path
+
+    if let hours = try reader.int(Keys.retentionHours) {
+      guard hours >= 7 * 24 else {
+        throw ServiceSettings.SettingsError("\(Keys.retentionHours) must be at least 168 (7 days), not \(hours)")
+      }
+      self.idempotency.retention = .seconds(hours * 3600)
+    }
+    if let size = try reader.int(Keys.maxBatchSize) {
+      guard size >= 1 else { throw ServiceSettings.SettingsError("\(Keys.maxBatchSize) must be at least 1") }
+      self.groupCommit.maxBatchSize = size
+    }
+    if let items = try reader.int(Keys.maxBulkItems) {
+      guard items >= 1 else { throw ServiceSettings.SettingsError("\(Keys.maxBulkItems) must be at least 1") }
+      self.limits.maxItemsPerBulkCall = items
+    }
+    if let text = try reader.string(Keys.reviewAbove) {
+      self.triage.reviewAboveMinor = try Self.parseAmounts(text, key: Keys.reviewAbove)
+    }
+    if let initial = try reader.int(Keys.outboxInitialBackoffMS) {
+      guard initial >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxInitialBackoffMS) must be at least 1") }
+      self.outbox.backoff.initial = .milliseconds(initial)
+    }
+    if let maximum = try reader.int(Keys.outboxMaxBackoffMS) {
+      guard maximum >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxMaxBackoffMS) must be at least 1") }
+      self.outbox.backoff.maximum = .milliseconds(maximum)
+    }
+    guard self.outbox.backoff.initial <= self.outbox.backoff.maximum else {
+      throw ServiceSettings.SettingsError("\(Keys.outboxInitialBackoffMS) must not exceed \(Keys.outboxMaxBackoffMS)")
+    }
+    if let timeout = try reader.int(Keys.outboxCallTimeoutMS) {
+      guard timeout >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxCallTimeoutMS) must be at least 1") }
+      self.outbox.callTimeout = .milliseconds(timeout)
+    }
+
+    if let host = try reader.string(Keys.remediationHost) {
+      guard let port = try reader.int(Keys.remediationPort), (1...65535).contains(port) else {
+        throw ServiceSettings.SettingsError("\(Keys.remediationPort) (1-65535) is required with \(Keys.remediationHost)")
+      }
+      let security: ClientSecurity
+      if try reader.bool(Keys.remediationPlaintext) ?? false {
+        security = .plaintextForTestingOnly
+      } else {
+        guard let cert = try reader.string(Keys.remediationCert), let key = try reader.string(Keys.remediationKey),
+          let ca = try reader.string(Keys.remediationCA)
+        else {
+          throw ServiceSettings.SettingsError(
+            "mutual TLS to remediation needs \(Keys.remediationCert), \(Keys.remediationKey) and \(Keys.remediationCA) "
+              + "(intake's client certificate, its key, and the CA remediation's certificate chains to)"
+          )
+        }
+        do {
+          security = .tls(
+            ClientTLS(
+              trustRoots: try NIOSSLCertificate.fromPEMFile(ca),
+              certificateChain: try NIOSSLCertificate.fromPEMFile(cert),
+              privateKey: try NIOSSLPrivateKey(file: key, format: .pem)
+            )
+          )
+        } catch {
+          throw ServiceSettings.SettingsError("cannot load remediation TLS files (cert \(cert), key \(key), ca \(ca)): \(error)")
+        }
+      }
+      self.outbox.remediation = Outbox.Remediation(host: host, port: port, security: security)
+    }
+  }
+
+  /// `USD=50000,EUR=50000` → `["USD": 50000, "EUR": 50000]`.
+  static func parseAmounts(_ text: String, key: String) throws -> [String: Int64] {
+    var amounts: [String: Int64] = [:]
+    for part in text.split(separator: ",") {
+      let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard pair.count == 2, pair[0].count == 3, pair[0].allSatisfy({ $0.isASCII && $0.isUppercase }),
+        let amount = Int64(pair[1]), amount >= 0
+      else {
+        throw ServiceSettings.SettingsError(
+          "\(key) must be CURRENCY=AMOUNT_IN_MINOR_UNITS pairs separated by commas, e.g. USD=50000,JPY=75000")
+      }
+      amounts[pair[0]] = amount
+    }
+    return amounts
+  }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import GRPCCore
+public import Logging
+import RedressSchemas
+public import RedressService
+import RedressWire
+public import ServiceLifecycle
+
+/// Hands every accepted incident to the remediation service's `OpenRemedy`, at least once, over the Redress
+/// wire with mutual TLS; a swift-service-lifecycle `Service`.
+///
+/// The outbox lives in the store, written in the same transaction as the incident, so an acknowledged incident
+/// is always delivered eventually, across restarts. Remediation is idempotent on incident id, so a delivery
+/// repeated after a crash (remedy opened, not yet recorded) is harmless.
+///
+/// - New incidents ring the store's doorbell and are delivered at once.
+/// - A failed attempt is retried after a capped exponential backoff with jitter, per incident.
+/// - When remediation is unreachable, the whole outbox pauses for the same backoff (no point calling once per
+///   incident); intake keeps accepting and the incidents stay `awaiting_remediation`.
+/// - The first success after failures makes every waiting incident due again.
+public final class RemediationOutbox: Service, Sendable {
+  private let store: IntakeStore
+  private let config: IntakeConfig.Outbox
+  private let clock: any WallClock
+  private let logger: Logger
+
+  /// An outbox delivering `store`'s waiting incidents as `config` says.
+  public init(store: IntakeStore, config: IntakeConfig.Outbox, clock: any WallClock, logger: Logger) {
+    self.store = store
+    self.config = config
+    self.clock = clock
+    self.logger = logger
+  }
+
+  /// Delivers until graceful shutdown; without a remediation address, only waits for shutdown.
+  public func run() async throws {
+    guard let remediation = self.config.remediation else {
+      self.logger.warning("no remediation address configured: incidents stay awaiting_remediation")
+      try? await gracefulShutdown()
+      return
+    }
+    var transportConfig = WireClientTransport.Config.defaults(security: remediation.security)
+    // Reconnect as eagerly as the outbox retries, so recovery is not held back by a longer connection backoff.
+    transportConfig.backoff = WireClientTransport.Backoff(
+      initial: self.config.backoff.initial,
+      maximum: self.config.backoff.maximum,
+      multiplier: self.config.backoff.multiplier,
+      jitter: self.config.backoff.jitter
+    )
+    let transport = try WireClientTransport(
+      host: remediation.host,
+      port: remediation.port,
+      config: transportConfig,
+      logger: self.logger
+    )
+    try await withGRPCClient(transport: transport) { client in
+      let remediationClient = Redress_V1_Remediation.Client(wrapping: client)
+      // In-flight calls are abandoned on shutdown: the incident stays in the outbox and is sent again later.
+      await cancelWhenGracefulShutdown {
+        await self.deliverUntilCancelled(remediationClient)
+      }
+    }
+  }
+
+  private func deliverUntilCancelled(_ client: Redress_V1_Remediation.Client<WireClientTransport>) async {
+    var outageFailures = 0
+    while !Task.isCancelled {
+      do {
+        let due = try await self.store.dueDeliveries(now: self.clock.now(), limit: self.config.batchSize)
+        if due.isEmpty {
+          let next = try await self.store.nextDeliveryDue()
+          let wait = next.map { max(0, $0.timeIntervalSince(self.clock.now())) } ?? 3600
+          await self.store.newIncidents.wait(timeout: .milliseconds(Int64(min(wait, 3600) * 1000) + 1))
+          continue
+        }
+        for delivery in due {
+          if Task.isCancelled { return }
+          switch await self.deliver(delivery, with: client) {
+          case .delivered:
+            if outageFailures > 0 {
+              self.logger.notice("remediation reachable again; delivering every waiting incident")
+              outageFailures = 0
+              try await self.store.makeAllDeliveriesDue(now: self.clock.now())
+            }
+          case .rejected:
+            continue
+          case .unreachable(let error):
+            outageFailures += 1
+            let pause = self.config.backoff.delay(attempt: outageFailures)
+            if outageFailures == 1 {
+              self.logger.warning(
+                "remediation unreachable; incidents wait in the outbox",
+                metadata: ["error": "\(error.code)", "retry_in": "\(pause)"]
+              )
+            }
+            try await Task.sleep(for: pause)
+          }
+          // After an outage pause, start the round again from the longest-waiting incident.
+          if outageFailures > 0 { break }
+        }
+      } catch is CancellationError {
+        return
+      } catch {
+        if Task.isCancelled { return }
+        self.logger.error("outbox store access failed", metadata: ["error": "\(error)"])
+        try? await Task.sleep(for: self.config.backoff.maximum)
+      }
+    }
+  }
+
+  private enum Outcome {
+    case delivered
+    /// Remediation answered with an error about this incident; it is retried later on its own.
+    case rejected
+    /// Remediation could not be reached (or refused every call): pause the outbox.
+    case unreachable(RPCError)
+  }
+
+  private func deliver(
+    _ delivery: IntakeStore.PendingDelivery,
+    with client: Redress_V1_Remediation.Client<WireClientTransport>
+  ) async -> Outcome {
+    var options = CallOptions.defaults
+    options.timeout = self.config.callTimeout
+    let id = delivery.incident.id
+    do {
+      let response = try await client.openRemedy(.with { $0.incident = delivery.incident }, options: options)
+      try await self.store.recordDelivery(incidentID: id, remedyID: response.remedy.id)
+      self.logger.info(
+        "incident handed to remediation",
+        metadata: ["incident": "\(id)", "remedy": "\(response.remedy.id)", "already_open": "\(response.alreadyOpen)"]
+      )
+      return .delivered
+    } catch {
+      let rpcError = (error as? RPCError) ?? RPCError(code: .unknown, message: "\(error)")
+      let attempts = delivery.attempts + 1
+      let next = self.clock.now().addingTimeInterval(
+        IncidentValidator.seconds(self.config.backoff.delay(attempt: attempts)))
+      try? await self.store.recordFailedDelivery(
+        incidentID: id, attempts: attempts, nextAttempt: next, error: "\(rpcError.code): \(rpcError.message)")
+      switch rpcError.code {
+      case .invalidArgument, .failedPrecondition, .notFound, .alreadyExists, .outOfRange, .aborted:
+        self.logger.warning(
+          "remediation refused an incident; will retry", metadata: ["incident": "\(id)", "error": "\(rpcError.code)"])
+        return .rejected
+      default:
+        return .unreachable(rpcError)
+      }
+    }
+  }
+}
+
+extension IntakeConfig.Outbox.Backoff {
+  /// The delay before attempt `attempt + 1`: `initial × multiplier^(attempt-1)`, capped at `maximum`, then moved
+  /// at random by up to ±`jitter`.
+  public func delay(attempt: Int) -> Duration {
+    let initial = IncidentValidator.seconds(self.initial)
+    let maximum = IncidentValidator.seconds(self.maximum)
+    let exponent = Double(max(attempt - 1, 0))
+    let base = min(initial * pow(max(self.multiplier, 1), min(exponent, 64)), maximum)
+    let jitter = min(max(self.jitter, 0), 1)
+    let factor = 1 + Double.random(in: -jitter...jitter)
+    return .milliseconds(Int64((base * factor * 1000).rounded()))
+  }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import RedressPKI
+import RedressService
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The built `redress-intake` executable running as a child process, for crash and shutdown tests.
+///
+/// `@unchecked Sendable`: the `Process` is configured and started in ``launch(executable:arguments:stderr:)``
+/// and afterwards only signalled by pid; its termination is observed through `terminationHandler`.
+final class ChildIntake: @unchecked Sendable {
+  private let process: Process
+  private let exitStatus: AsyncStream<Int32>
+  /// The port the child reported it listens on.
+  let port: Int
+
+  private init(process: Process, exitStatus: AsyncStream<Int32>, port: Int) {
+    self.process = process
+    self.exitStatus = exitStatus
+    self.port = port
+  }
+
+  /// Finds `redress-intake` built next to the test bundle (`swift build --build-tests` builds it).
+  static func executable() throws -> URL {
+    // Linux: the test binary sits in the build directory; macOS: the .xctest bundle does.
+    var candidates = [
+      Bundle.main.bundleURL.appendingPathComponent("redress-intake"),
+      Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("redress-intake"),
+    ]
+    var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    while directory.path != "/" {
+      candidates.append(directory.appendingPathComponent(".build/debug/redress-intake"))
+      directory.deleteLastPathComponent()
+    }
+    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+      throw TimedOut(what: "redress-intake to exist: run `swift build` first (looked in \(candidates.map(\.path)))")
+    }
+    return found
+  }
+
+  /// Starts the child and returns once it printed its listening port.
+  static func launch(executable: URL, arguments: [String], stderr: URL) async throws -> ChildIntake {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let stdout = Pipe()
+    process.standardOutput = stdout
+    if !FileManager.default.fileExists(atPath: stderr.path) {
+      _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+    }
+    let errorLog = try FileHandle(forWritingTo: stderr)
+    try errorLog.seekToEnd()
+    process.standardError = errorLog
+
+    let (exitStatus, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
+    process.terminationHandler = { process in
+      exitContinuation.yield(process.terminationStatus)
+      exitContinuation.finish()
+    }
+    let (lines, linesContinuation) = AsyncStream.makeStream(of: String.self)
+    let pending = Mutex(Data())
+    stdout.fileHandleForReading.readabilityHandler = { handle in
+      let data = handle.availableData
+      if data.isEmpty {
+        handle.readabilityHandler = nil
+        linesContinuation.finish()
+        return
+      }
+      let complete = pending.withLock { buffer -> [String] in
+        buffer.append(data)
+        var lines: [String] = []
+        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+          lines.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+          buffer.removeSubrange(buffer.startIndex...newline)
+        }
+        return lines
+      }
+      for line in complete { linesContinuation.yield(line) }
+    }
+    try process.run()
+    try? errorLog.close()
+
+    let prefix = "redress-intake listening on port "
+    let port = try await withTimeout(60, "redress-intake to report its port") {
+      for await line in lines where line.hasPrefix(prefix) {
+        if let port = Int(line.dropFirst(prefix.count)) { return port }
+      }
+      throw TimedOut(what: "a port: redress-intake exited first (see \(stderr.path))")
+    }
+    return ChildIntake(process: process, exitStatus: exitStatus, port: port)
+  }
+
+  /// Sends `signal` to the child.
+  func send(_ signal: Int32) {
+    _ = kill(self.process.processIdentifier, signal)
+  }
+
+  /// Waits for the child to exit; returns its status (the signal number if it was killed by one).
+  func waitForExit() async throws -> Int32 {
+    try await withTimeout(60, "redress-intake to exit") { [exitStatus] in
+      for await status in exitStatus { return status }
+      return -1
+    }
+  }
+}
+
+/// TLS files and an identities file for a child `redress-intake`, minted into `directory`.
+struct ChildIntakeFiles {
+  static let token = "crash-test-token"
+  let arguments: [String]
+
+  init(directory: URL) throws {
+    let ca = try CertificateAuthority.create(commonName: "Crash Test CA")
+    let server = try ca.issue(
+      commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .server)
+    let caURL = directory.appendingPathComponent("ca.pem")
+    try ca.root.certificatePEM().write(to: caURL, atomically: true, encoding: .utf8)
+    let certURL = directory.appendingPathComponent("server.pem")
+    let keyURL = directory.appendingPathComponent("server-key.pem")
+    try server.write(certificateTo: certURL, privateKeyTo: keyURL)
+    let identities = """
+      {"identities": [{"name": "crash-tool", "tenant": "acme", "roles": ["submit", "read"],
+        "token_sha256": ["\(IdentityDirectory.digest(ofToken: Self.token))"]}]}
+      """
+    let identitiesURL = directory.appendingPathComponent("identities.json")
+    try identities.write(to: identitiesURL, atomically: true, encoding: .utf8)
+    self.arguments = [
+      "--host", "127.0.0.1", "--port", "0",
+      "--data-dir", directory.appendingPathComponent("data").path,
+      "--tls-cert", certURL.path, "--tls-key", keyURL.path, "--tls-ca", caURL.path,
+      "--identities", identitiesURL.path,
+      "--rate-per-second", "0",
+      "--log-level", "info",
+    ]
+    self.caPEM = try ca.root.certificatePEM()
+  }
+
+  let caPEM: String
+}
