@@ -21,6 +21,8 @@ public final class RemediationApplication: Sendable {
   public let timer: DeadlineTimer
   /// The store, for tools and tests that read it directly.
   public let store: RemediationStore
+  /// Fans committed changes out to watchers.
+  let broadcaster: RemedyBroadcaster
 
   /// - Parameters:
   ///   - config: The playbook's policy and the timers.
@@ -49,6 +51,7 @@ public final class RemediationApplication: Sendable {
       logger: logger
     )
     self.store = store
+    self.broadcaster = broadcaster
     self.server = RedressServer(
       config: server,
       services: [service],

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import RedressSchemas
+@testable import RedressRemediation
 import Testing
 
 /// WatchRemedy: a snapshot, then every change in order, resumable, redacted for client tools.
@@ -118,6 +119,28 @@ struct ShutdownTests {
         }
         try await group.waitForAll()
       }
+    }
+  }
+}
+
+@Suite("Watch lifetime")
+struct WatchLifetimeTests {
+  @Test("a watch whose client goes away ends on the server and releases its subscription")
+  func clientGoesAway() async throws {
+    try await RemediationHarness.run { harness in
+      let remedy = try await harness.open()
+      let watcher = Watcher()
+      let olivia = harness.desk(People.olivia)
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await watcher.run(olivia, remedyID: remedy.id) }
+        _ = try await watcher.next(1)
+        #expect(harness.app.broadcaster.subscriberCount == 1)
+        group.cancelAll()
+      }
+      try await withTimeout(15, "the server to end the abandoned watch") {
+        await harness.app.broadcaster.waitUntilIdle()
+      }
+      #expect(harness.app.broadcaster.subscriberCount == 0)
     }
   }
 }

@@ -154,6 +154,19 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     if request.remedyID.isEmpty { violations.add("remedy_id", "is required") }
     if request.afterVersion < 0 { violations.add("after_version", "must be 0 (snapshot) or a version seen before") }
     try violations.throwIfAny()
+    // grpc-swift never cancels a handler: the stream must end by itself when its client goes away or the
+    // server shuts down, or it would hold the server open forever.
+    try await withStreamLifetime(context: context) {
+      try await self.watch(request: request, caller: caller, response: response)
+    }
+  }
+
+  /// The watch itself: subscribe, send the snapshot or the stored changes, then every live change in order.
+  private func watch(
+    request: Redress_V1_WatchRemedyRequest,
+    caller: Identity,
+    response: RPCWriter<Redress_V1_RemedyUpdate>
+  ) async throws {
     // Subscribe before reading, so no change falls between what the store returns and what is published.
     let (subscription, live) = self.broadcaster.subscribe(remedyID: request.remedyID)
     defer { self.broadcaster.unsubscribe(subscription) }

@@ -12,12 +12,22 @@ final class RemedyBroadcaster: Sendable {
     var continuation: AsyncStream<Redress_V1_RemedyChange>.Continuation
   }
 
-  private enum State {
-    case open(subscribers: [Int: Subscriber], nextID: Int)
-    case closed
+  private struct State {
+    var subscribers: [Int: Subscriber] = [:]
+    var nextID = 0
+    var closed = false
+    /// Waiting in ``waitUntilIdle()`` for the last watcher to leave.
+    var idleWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    var nextWaiter = 0
+
+    mutating func takeIdleWaiters() -> [CheckedContinuation<Void, Never>] {
+      guard self.subscribers.isEmpty else { return [] }
+      defer { self.idleWaiters = [:] }
+      return Array(self.idleWaiters.values)
+    }
   }
 
-  private let state = Mutex(State.open(subscribers: [:], nextID: 0))
+  private let state = Mutex(State())
   private let bufferLimit: Int
 
   init(bufferLimit: Int) {
@@ -31,53 +41,77 @@ final class RemedyBroadcaster: Sendable {
       bufferingPolicy: .bufferingOldest(self.bufferLimit)
     )
     let id: Int? = self.state.withLock { state in
-      switch state {
-      case .open(var subscribers, let nextID):
-        subscribers[nextID] = Subscriber(remedyID: remedyID, continuation: continuation)
-        state = .open(subscribers: subscribers, nextID: nextID + 1)
-        return nextID
-      case .closed:
-        return nil
-      }
+      guard !state.closed else { return nil }
+      let id = state.nextID
+      state.nextID += 1
+      state.subscribers[id] = Subscriber(remedyID: remedyID, continuation: continuation)
+      return id
     }
     if id == nil { continuation.finish() }
     return (id ?? -1, stream)
   }
 
   func unsubscribe(_ id: Int) {
-    let removed: Subscriber? = self.state.withLock { state in
-      guard case .open(var subscribers, let nextID) = state else { return nil }
-      let removed = subscribers.removeValue(forKey: id)
-      state = .open(subscribers: subscribers, nextID: nextID)
-      return removed
+    let (removed, idle) = self.state.withLock { state in
+      let removed = state.subscribers.removeValue(forKey: id)
+      return (removed, state.takeIdleWaiters())
     }
     removed?.continuation.finish()
+    for waiter in idle { waiter.resume() }
   }
 
   /// Hands `change` to every watcher of its remedy; a watcher whose buffer is full is ended.
   func publish(_ change: Redress_V1_RemedyChange) {
-    let overflowed: [Subscriber] = self.state.withLock { state in
-      guard case .open(var subscribers, let nextID) = state else { return [] }
+    let (overflowed, idle) = self.state.withLock { state in
       var overflowed: [Subscriber] = []
-      for (id, subscriber) in subscribers where subscriber.remedyID == change.remedy.id {
+      for (id, subscriber) in state.subscribers where subscriber.remedyID == change.remedy.id {
         if case .dropped = subscriber.continuation.yield(change) {
           overflowed.append(subscriber)
-          subscribers.removeValue(forKey: id)
+          state.subscribers.removeValue(forKey: id)
         }
       }
-      state = .open(subscribers: subscribers, nextID: nextID)
-      return overflowed
+      return (overflowed, overflowed.isEmpty ? [] : state.takeIdleWaiters())
     }
     for subscriber in overflowed { subscriber.continuation.finish() }
+    for waiter in idle { waiter.resume() }
   }
 
   /// Ends every stream and refuses new ones.
   func close() {
-    let subscribers: [Subscriber] = self.state.withLock { state in
-      guard case .open(let subscribers, _) = state else { return [] }
-      state = .closed
-      return Array(subscribers.values)
+    let (subscribers, idle) = self.state.withLock { state in
+      state.closed = true
+      let subscribers = Array(state.subscribers.values)
+      state.subscribers = [:]
+      return (subscribers, state.takeIdleWaiters())
     }
     for subscriber in subscribers { subscriber.continuation.finish() }
+    for waiter in idle { waiter.resume() }
+  }
+
+  /// How many watchers are subscribed.
+  var subscriberCount: Int {
+    self.state.withLock { $0.subscribers.count }
+  }
+
+  /// Returns once no watcher is subscribed (at once if none is), or when the task is cancelled; for tests
+  /// that check a watch ended.
+  func waitUntilIdle() async {
+    let id = self.state.withLock { state -> Int in
+      defer { state.nextWaiter += 1 }
+      return state.nextWaiter
+    }
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let resumeNow = self.state.withLock { state -> Bool in
+          if state.subscribers.isEmpty || Task.isCancelled { return true }
+          state.idleWaiters[id] = continuation
+          return false
+        }
+        if resumeNow { continuation.resume() }
+      }
+    } onCancel: {
+      let waiter = self.state.withLock { $0.idleWaiters.removeValue(forKey: id) }
+      waiter?.resume()
+    }
   }
 }
