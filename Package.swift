@@ -20,6 +20,8 @@ let package = Package(
     .executable(name: "redress-intake", targets: ["redress-intake"]),
 
     // MARK: products: remediation
+    .library(name: "RedressRemediation", targets: ["RedressRemediation"]),
+    .executable(name: "redress-remediation", targets: ["redress-remediation"]),
 
     // MARK: products: client and CLI
     .library(name: "RedressClient", targets: ["RedressClient"]),
@@ -172,6 +174,54 @@ let package = Package(
     ),
 
     // MARK: targets: remediation
+    // The remediation service: the playbook of making amends as a state machine, its store, timers and RPCs.
+    .target(
+      name: "RedressRemediation",
+      dependencies: [
+        "RedressService",
+        "RedressSchemas",
+        "RedressWire",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "redress-remediation",
+      dependencies: [
+        "RedressRemediation",
+        "RedressService",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Configuration", package: "swift-configuration"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/redress-remediation",
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "RedressRemediationTests",
+      dependencies: [
+        "RedressRemediation",
+        "RedressService",
+        "RedressPKI",
+        "RedressWire",
+        "RedressSchemas",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
 
     // MARK: targets: client and CLI
     // The client library tools use to submit incidents and follow remedies.

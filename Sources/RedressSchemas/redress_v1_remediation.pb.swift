@@ -742,6 +742,10 @@ public nonisolated struct Redress_V1_Investigation: Sendable {
 
   public var notes: String = String()
 
+  /// Optional root-cause fingerprint known at investigation; a match with an earlier lesson flags a recurrence
+  /// right away (the lesson's fingerprint is checked again at learn).
+  public var fingerprint: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1366,6 +1370,29 @@ public nonisolated struct Redress_V1_Remedy: @unchecked Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {_uniqueStorage()._updatedAt = nil}
 
+  /// The first offer round of the current negotiation: 1, or the round after the last one when an unsatisfied
+  /// follow-up reopened the remedy. Escalation after the configured number of rounds counts from here.
+  public var negotiationStartRound: Int32 {
+    get {_storage._negotiationStartRound}
+    set {_uniqueStorage()._negotiationStartRound = newValue}
+  }
+
+  /// How many times an unsatisfied follow-up reopened the remedy at propose.
+  public var reopenCount: Int32 {
+    get {_storage._reopenCount}
+    set {_uniqueStorage()._reopenCount = newValue}
+  }
+
+  /// When the legal matter or the referral was closed (terminal states stay trackable until then).
+  public var closedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._closedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._closedAt = newValue}
+  }
+  /// Returns true if `closedAt` has been explicitly set.
+  public var hasClosedAt: Bool {_storage._closedAt != nil}
+  /// Clears the value of `closedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearClosedAt() {_uniqueStorage()._closedAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1505,6 +1532,15 @@ public nonisolated struct Redress_V1_ActRequest: Sendable {
     set {action = .note(newValue)}
   }
 
+  /// Legal role, on a remedy with legal: records the legal matter's status (and closes it).
+  public var legal: Redress_V1_UpdateLegal {
+    get {
+      if case .legal(let v)? = action {return v}
+      return Redress_V1_UpdateLegal()
+    }
+    set {action = .legal(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Action: Equatable, Sendable {
@@ -1523,6 +1559,8 @@ public nonisolated struct Redress_V1_ActRequest: Sendable {
     case refer(Redress_V1_Refer)
     case skip(Redress_V1_SkipStage)
     case note(Redress_V1_AddNote)
+    /// Legal role, on a remedy with legal: records the legal matter's status (and closes it).
+    case legal(Redress_V1_UpdateLegal)
 
   }
 
@@ -1554,6 +1592,9 @@ public nonisolated struct Redress_V1_Investigate: Sendable {
   public var legalOwner: String = String()
 
   public var notes: String = String()
+
+  /// Optional: 1-128 characters of [a-z0-9._:-].
+  public var fingerprint: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1598,6 +1639,7 @@ public nonisolated struct Redress_V1_RecordAnswer: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The round answered; 0 means the offer that awaits an answer. A round other than that one is refused.
   public var round: Int32 = 0
 
   public var answer: Redress_V1_OfferAnswer = .unspecified
@@ -1886,6 +1928,8 @@ public nonisolated struct Redress_V1_Decline: Sendable {
   public init() {}
 }
 
+/// Refers a third party's doing to them (after the apology). On a referred remedy, records the referral's
+/// progress; `closed` ends the tracking.
 public nonisolated struct Redress_V1_Refer: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1894,6 +1938,24 @@ public nonisolated struct Redress_V1_Refer: Sendable {
   public var thirdParty: String = String()
 
   public var notes: String = String()
+
+  public var closed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Redress_V1_UpdateLegal: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required: where the legal matter stands, in a sentence.
+  public var status: String = String()
+
+  /// The matter is settled; the remedy stays WITH_LEGAL and takes no further actions.
+  public var closed: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2449,7 +2511,7 @@ nonisolated extension Redress_V1_Extent: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Investigation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2464,6 +2526,7 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
       case 5: try { try decoder.decodeSingularStringField(value: &self.thirdParty) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.legalOwner) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.notes) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
       default: break
       }
     }
@@ -2495,6 +2558,9 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
     if !self.notes.isEmpty {
       try visitor.visitSingularStringField(value: self.notes, fieldNumber: 7)
     }
+    if !self.fingerprint.isEmpty {
+      try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2506,6 +2572,7 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
     if lhs.thirdParty != rhs.thirdParty {return false}
     if lhs.legalOwner != rhs.legalOwner {return false}
     if lhs.notes != rhs.notes {return false}
+    if lhs.fingerprint != rhs.fingerprint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3142,7 +3209,7 @@ nonisolated extension Redress_V1_TimelineEntry: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Remedy"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{1}tenant\0\u{1}version\0\u{1}status\0\u{3}current_stage\0\u{3}next_action\0\u{1}priority\0\u{1}customer\0\u{1}title\0\u{3}raised_on\0\u{1}stages\0\u{1}investigation\0\u{1}acknowledgement\0\u{1}offers\0\u{1}compensation\0\u{1}goodwill\0\u{1}fix\0\u{3}follow_up\0\u{1}lesson\0\u{3}recurrence_of\0\u{1}escalations\0\u{3}acknowledge_by\0\u{3}resolve_by\0\u{1}overdue\0\u{1}owner\0\u{3}legal_status\0\u{3}referral_status\0\u{1}timeline\0\u{3}opened_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{1}tenant\0\u{1}version\0\u{1}status\0\u{3}current_stage\0\u{3}next_action\0\u{1}priority\0\u{1}customer\0\u{1}title\0\u{3}raised_on\0\u{1}stages\0\u{1}investigation\0\u{1}acknowledgement\0\u{1}offers\0\u{1}compensation\0\u{1}goodwill\0\u{1}fix\0\u{3}follow_up\0\u{1}lesson\0\u{3}recurrence_of\0\u{1}escalations\0\u{3}acknowledge_by\0\u{3}resolve_by\0\u{1}overdue\0\u{1}owner\0\u{3}legal_status\0\u{3}referral_status\0\u{1}timeline\0\u{3}opened_at\0\u{3}updated_at\0\u{3}negotiation_start_round\0\u{3}reopen_count\0\u{3}closed_at\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -3176,6 +3243,9 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
     var _timeline: [Redress_V1_TimelineEntry] = []
     var _openedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _negotiationStartRound: Int32 = 0
+    var _reopenCount: Int32 = 0
+    var _closedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3217,6 +3287,9 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
       _timeline = source._timeline
       _openedAt = source._openedAt
       _updatedAt = source._updatedAt
+      _negotiationStartRound = source._negotiationStartRound
+      _reopenCount = source._reopenCount
+      _closedAt = source._closedAt
     }
   }
 
@@ -3266,6 +3339,9 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
         case 29: try { try decoder.decodeRepeatedMessageField(value: &_storage._timeline) }()
         case 30: try { try decoder.decodeSingularMessageField(value: &_storage._openedAt) }()
         case 31: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
+        case 32: try { try decoder.decodeSingularInt32Field(value: &_storage._negotiationStartRound) }()
+        case 33: try { try decoder.decodeSingularInt32Field(value: &_storage._reopenCount) }()
+        case 34: try { try decoder.decodeSingularMessageField(value: &_storage._closedAt) }()
         default: break
         }
       }
@@ -3371,6 +3447,15 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
       try { if let v = _storage._updatedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
       } }()
+      if _storage._negotiationStartRound != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._negotiationStartRound, fieldNumber: 32)
+      }
+      if _storage._reopenCount != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._reopenCount, fieldNumber: 33)
+      }
+      try { if let v = _storage._closedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3411,6 +3496,9 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._timeline != rhs_storage._timeline {return false}
         if _storage._openedAt != rhs_storage._openedAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
+        if _storage._negotiationStartRound != rhs_storage._negotiationStartRound {return false}
+        if _storage._reopenCount != rhs_storage._reopenCount {return false}
+        if _storage._closedAt != rhs_storage._closedAt {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3422,7 +3510,7 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}remedy_id\0\u{3}expected_version\0\u{2}\u{8}investigate\0\u{1}apologize\0\u{1}offer\0\u{1}respond\0\u{1}compensate\0\u{1}approve\0\u{1}fix\0\u{1}goodwill\0\u{3}follow_up\0\u{1}learn\0\u{1}escalate\0\u{1}decline\0\u{1}refer\0\u{1}skip\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}remedy_id\0\u{3}expected_version\0\u{2}\u{8}investigate\0\u{1}apologize\0\u{1}offer\0\u{1}respond\0\u{1}compensate\0\u{1}approve\0\u{1}fix\0\u{1}goodwill\0\u{3}follow_up\0\u{1}learn\0\u{1}escalate\0\u{1}decline\0\u{1}refer\0\u{1}skip\0\u{1}note\0\u{1}legal\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3627,6 +3715,19 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
           self.action = .note(v)
         }
       }()
+      case 25: try {
+        var v: Redress_V1_UpdateLegal?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .legal(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .legal(v)
+        }
+      }()
       default: break
       }
     }
@@ -3704,6 +3805,10 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
       guard case .note(let v)? = self.action else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
+    case .legal?: try {
+      guard case .legal(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -3720,7 +3825,7 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Investigate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3735,6 +3840,7 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularStringField(value: &self.thirdParty) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.legalOwner) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.notes) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
       default: break
       }
     }
@@ -3766,6 +3872,9 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
     if !self.notes.isEmpty {
       try visitor.visitSingularStringField(value: self.notes, fieldNumber: 7)
     }
+    if !self.fingerprint.isEmpty {
+      try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3777,6 +3886,7 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
     if lhs.thirdParty != rhs.thirdParty {return false}
     if lhs.legalOwner != rhs.legalOwner {return false}
     if lhs.notes != rhs.notes {return false}
+    if lhs.fingerprint != rhs.fingerprint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4479,7 +4589,7 @@ nonisolated extension Redress_V1_Decline: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Redress_V1_Refer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Refer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}third_party\0\u{1}notes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}third_party\0\u{1}notes\0\u{1}closed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4489,6 +4599,7 @@ nonisolated extension Redress_V1_Refer: SwiftProtobuf.Message, SwiftProtobuf._Me
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.thirdParty) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.notes) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.closed) }()
       default: break
       }
     }
@@ -4501,12 +4612,51 @@ nonisolated extension Redress_V1_Refer: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.notes.isEmpty {
       try visitor.visitSingularStringField(value: self.notes, fieldNumber: 2)
     }
+    if self.closed != false {
+      try visitor.visitSingularBoolField(value: self.closed, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Redress_V1_Refer, rhs: Redress_V1_Refer) -> Bool {
     if lhs.thirdParty != rhs.thirdParty {return false}
     if lhs.notes != rhs.notes {return false}
+    if lhs.closed != rhs.closed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_UpdateLegal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateLegal"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}closed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.closed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 1)
+    }
+    if self.closed != false {
+      try visitor.visitSingularBoolField(value: self.closed, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_UpdateLegal, rhs: Redress_V1_UpdateLegal) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.closed != rhs.closed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

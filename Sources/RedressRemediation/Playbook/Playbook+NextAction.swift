@@ -1,0 +1,99 @@
+import Foundation
+public import RedressSchemas
+
+extension Playbook {
+  /// What must happen next, in plain words, derived only from the remedy.
+  public static func nextAction(for remedy: Redress_V1_Remedy) -> String {
+    switch remedy.status {
+    case .resolved:
+      return "Nothing: the remedy is resolved."
+    case .declined:
+      return "Nothing: the claim was declined and the client acknowledged."
+    case .referred:
+      return remedy.hasClosedAt
+        ? "Nothing: the referral is closed."
+        : "Track the referral (refer with notes) until the third party closes it."
+    case .withLegal:
+      return remedy.hasClosedAt
+        ? "Nothing: the legal matter is closed."
+        : "Legal (\(remedy.investigation.legalOwner)) handles the bad-faith demand and records its status."
+    default:
+      break
+    }
+    guard let active = remedy.stages.first(where: { $0.state == .active }) else {
+      switch remedy.investigation.verdict {
+      case .outsidePolicy:
+        return "Decline the claim politely, with the reason and the policy clause."
+      case .thirdParty:
+        return "Refer the claim to \(remedy.investigation.thirdParty) and track it."
+      default:
+        return "Nothing."
+      }
+    }
+    switch active.stage {
+    case .investigate:
+      return "Investigate: record the root cause, the extent (clients, orders, cost) and a verdict citing the policy clause."
+    case .acknowledge:
+      return remedy.raisedOn == .publicSocial
+        ? "Apologize to the client on a private channel (email, phone, chat or in person): the complaint was public."
+        : "Apologize to the client (email, phone, chat or in person)."
+    case .propose:
+      if let last = remedy.offers.last, last.answer == .unspecified, last.round >= remedy.negotiationStartRound {
+        return "Record the client's answer to the round \(last.round) offer: accepted, rejected or countered."
+      }
+      let next = (remedy.offers.last?.round ?? 0) + 1
+      return Self.escalatedNegotiation(remedy)
+        ? "Propose round \(next) (the negotiation escalated: it needs the approver role): the fix, compensation and goodwill."
+        : "Propose an offer (round \(next)): the fix, compensation and goodwill; then ask whether it satisfies the client."
+    case .compensate:
+      let waiting = remedy.compensation.items.filter { $0.state == .awaitingApproval }
+      if let item = waiting.first {
+        return "An approver other than \(item.requestedBy) must approve compensation \(item.id) (\(item.amount.text))."
+      }
+      let owed = remedy.offers.filter { $0.answer == .accepted }.flatMap(\.compensation)
+        .reduce(Int64(0)) { $0 + $1.amount.amountMinor }
+      let issued = remedy.compensation.issued
+      return "Issue the compensation the client accepted: \(issued.text) of \(Redress_V1_Money(currency: issued.currency, minor: owed).text) issued."
+    case .fix:
+      let fix = remedy.fix
+      if fix.owner.isEmpty { return "Assign the fix to a named person with a due date." }
+      if !fix.hasDoneAt { return "\(fix.owner) must finish the fix by \(fix.dueAt.date.iso8601), then mark it done." }
+      if !fix.hasVerifiedAt { return "Verify the fix." }
+      return "Have the client confirm the fix."
+    case .goodwill:
+      return "Make a goodwill gesture beyond the agreement, or skip it with a reason."
+    case .followUp:
+      let when = remedy.followUp.hasScheduledAt ? " on or after \(remedy.followUp.scheduledAt.date.iso8601)" : ""
+      return "Call (or meet) the client\(when) to make sure it is really resolved, and record the outcome."
+    case .learn:
+      return "Record the lesson, a prevention action with its owner, and a root-cause fingerprint."
+    default:
+      return "Nothing."
+    }
+  }
+
+  /// Whether the current negotiation escalated for too many rounds, so the next offer needs an approver.
+  static func escalatedNegotiation(_ remedy: Redress_V1_Remedy) -> Bool {
+    let start = remedy.offers.first(where: { $0.round == remedy.negotiationStartRound })?.proposedAt.date
+    guard let start else { return false }
+    return remedy.escalations.contains { $0.kind == "negotiation-rounds" && $0.at.date >= start }
+  }
+}
+
+extension Redress_V1_Remedy {
+  /// What a client-facing tool may see: no investigation details, internal timeline entries, escalations,
+  /// lesson, legal status, recurrence link or stage notes.
+  public var clientView: Redress_V1_Remedy {
+    var view = self
+    view.clearInvestigation()
+    view.timeline = self.timeline.filter { !$0.internal }
+    view.escalations = []
+    view.clearLesson()
+    view.legalStatus = ""
+    view.recurrenceOf = ""
+    for index in view.stages.indices {
+      view.stages[index].notes = ""
+    }
+    return view
+  }
+}

@@ -1,0 +1,103 @@
+public import Logging
+public import NIOCore
+public import RedressService
+public import ServiceLifecycle
+import Foundation
+
+/// The remediation service, ready to run in-process: its store, the gRPC server and the deadline timer.
+///
+/// `redress-remediation` and `redress dev` both build one and run ``services`` in a `ServiceGroup` (in that
+/// order: on graceful shutdown the timer stops and ends watch streams first, then the server drains).
+///
+/// ```swift
+/// let app = try RemediationApplication(config: .defaults, server: serverConfig, databasePath: path,
+///                                      directory: directory, rateLimiter: nil, logger: logger)
+/// let group = ServiceGroup(services: app.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// ```
+public final class RemediationApplication: Sendable {
+  /// The gRPC server (remediation and health).
+  public let server: RedressServer
+  /// The service-level timers; tests call ``DeadlineTimer/checkDeadlines()`` directly.
+  public let timer: DeadlineTimer
+  /// The store, for tools and tests that read it directly.
+  public let store: RemediationStore
+  /// Fans committed changes out to watchers.
+  let broadcaster: RemedyBroadcaster
+
+  /// - Parameters:
+  ///   - config: The playbook's policy and the timers.
+  ///   - server: Address and TLS.
+  ///   - databasePath: The SQLite file (created with its directory if missing).
+  ///   - directory: Who may call.
+  ///   - rateLimiter: Per-identity limits, or `nil`.
+  ///   - clock: Where time comes from (a `ManualWallClock` in tests).
+  public init(
+    config: RemediationConfig,
+    server: RedressServer.Config,
+    databasePath: String,
+    directory: IdentityDirectory,
+    rateLimiter: RateLimiter?,
+    clock: any WallClock = SystemWallClock(),
+    logger: Logger
+  ) throws {
+    let store = try RemediationStore(path: databasePath)
+    let playbook = Playbook(policy: config.policy)
+    let broadcaster = RemedyBroadcaster(bufferLimit: config.watchBufferedChanges)
+    let service = RemediationService(
+      store: store,
+      playbook: playbook,
+      clock: clock,
+      broadcaster: broadcaster,
+      logger: logger
+    )
+    self.store = store
+    self.broadcaster = broadcaster
+    self.server = RedressServer(
+      config: server,
+      services: [service],
+      directory: directory,
+      rateLimiter: rateLimiter,
+      logger: logger
+    )
+    self.timer = DeadlineTimer(
+      store: store,
+      playbook: playbook,
+      clock: clock,
+      broadcaster: broadcaster,
+      interval: config.deadlineCheckInterval,
+      logger: logger
+    )
+  }
+
+  /// The services to run, in order: the server, then the timer.
+  public var services: [any Service] { [self.server, self.timer] }
+
+  /// The address the server listens on once it does.
+  public var listeningAddress: SocketAddress {
+    get async throws { try await self.server.listeningAddress }
+  }
+}
+
+extension RemediationApplication {
+  /// The database file name under the configured data directory.
+  public static let databaseFileName = "remediation.sqlite"
+
+  /// An application from loaded service settings (address, TLS, identities, rate limit, data directory)
+  /// and `config`.
+  public convenience init(
+    settings: ServiceSettings,
+    config: RemediationConfig,
+    clock: any WallClock = SystemWallClock(),
+    logger: Logger
+  ) throws {
+    try self.init(
+      config: config,
+      server: RedressServer.Config(host: settings.host, port: settings.port, security: settings.security),
+      databasePath: settings.dataDirectory.appendingPathComponent(Self.databaseFileName).path,
+      directory: settings.directory,
+      rateLimiter: settings.rateLimit.map { RateLimiter(config: $0, clock: clock) },
+      clock: clock,
+      logger: logger
+    )
+  }
+}

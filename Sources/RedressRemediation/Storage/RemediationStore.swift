@@ -1,0 +1,313 @@
+public import Foundation
+public import GRDB
+public import RedressSchemas
+public import RedressService
+import SwiftProtobuf
+
+/// The remediation service's storage: one facade over a GRDB writer, all SQL in this file.
+///
+/// A remedy is stored as its serialized `Remedy` message plus indexed columns for the queries (tenant,
+/// incident, stage, owner, overdue, recurrence, lesson fingerprint, next deadline). Every change writes the
+/// new remedy, its timeline entry and a copy in the change log in one transaction, after checking the version
+/// it was computed from, so watchers can resume from any version and nothing is half-written. SQLite runs
+/// with WAL and `synchronous = FULL` (``SQLiteDatabase/open(at:label:)``): a method returns only once its
+/// change is on disk.
+public struct RemediationStore: Sendable {
+  private let writer: any DatabaseWriter
+
+  /// Opens (creating and migrating) the database at `path`.
+  public init(path: String) throws {
+    try self.init(writer: SQLiteDatabase.open(at: path, label: "redress.remediation"))
+  }
+
+  /// A store over `writer`, migrated.
+  public init(writer: any DatabaseWriter) throws {
+    self.writer = writer
+    try Self.migrator.migrate(writer)
+  }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1: remedies and their change log") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE remedy (
+            id TEXT PRIMARY KEY NOT NULL,
+            tenant TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            stage INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            overdue INTEGER NOT NULL,
+            recurrence INTEGER NOT NULL,
+            lesson_fingerprint TEXT,
+            next_deadline REAL,
+            opened_at REAL NOT NULL,
+            body BLOB NOT NULL,
+            UNIQUE (tenant, incident_id)
+          );
+          CREATE INDEX remedy_by_tenant ON remedy(tenant, id);
+          CREATE INDEX remedy_by_deadline ON remedy(next_deadline) WHERE next_deadline IS NOT NULL;
+          CREATE INDEX remedy_by_lesson ON remedy(tenant, lesson_fingerprint) WHERE lesson_fingerprint IS NOT NULL;
+          CREATE TABLE remedy_change (
+            remedy_id TEXT NOT NULL REFERENCES remedy(id),
+            version INTEGER NOT NULL,
+            entry BLOB NOT NULL,
+            remedy BLOB NOT NULL,
+            PRIMARY KEY (remedy_id, version)
+          ) WITHOUT ROWID;
+          """
+      )
+    }
+    return migrator
+  }
+
+  // MARK: - Writes
+
+  /// Opens the remedy for `incident` or, when its tenant already has one for that incident, returns it.
+  ///
+  /// - Returns: The remedy and whether it already existed.
+  public func open(
+    incident: Redress_V1_Incident,
+    newID: String,
+    by actor: String,
+    at now: Date,
+    playbook: Playbook
+  ) async throws -> (remedy: Redress_V1_Remedy, alreadyOpen: Bool) {
+    try await self.writer.write { db in
+      if let existing = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE tenant = ? AND incident_id = ?", [incident.tenant, incident.id]) {
+        return (existing, true)
+      }
+      let remedy = playbook.open(incident: incident, id: newID, by: actor, at: now)
+      try Self.insert(db, remedy)
+      try Self.appendChange(db, remedy: remedy, entry: remedy.timeline[0])
+      return (remedy, false)
+    }
+  }
+
+  /// Applies `action` to remedy `id` of `tenant` in one transaction.
+  ///
+  /// - Throws: ``PlaybookError`` (`notFound` for an unknown id or another tenant's remedy; the playbook's
+  ///   refusals), or a database error.
+  public func act(
+    remedyID id: String,
+    tenant: String,
+    action: Redress_V1_ActRequest.OneOf_Action,
+    expectedVersion: Int64,
+    by actor: Identity,
+    at now: Date,
+    playbook: Playbook
+  ) async throws -> Playbook.Outcome {
+    try await self.writer.write { db in
+      guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ? AND tenant = ?", [id, tenant]) else {
+        throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
+      }
+      var context = Playbook.Context()
+      if let fingerprint = Self.fingerprint(in: action), !fingerprint.isEmpty {
+        context.earlierLessonRemedyID = try String.fetchOne(
+          db,
+          sql: """
+            SELECT id FROM remedy WHERE tenant = ? AND lesson_fingerprint = ? AND id != ?
+            ORDER BY opened_at, id LIMIT 1
+            """,
+          arguments: [tenant, fingerprint, id]
+        )
+      }
+      let outcome = try playbook.apply(
+        action, expectedVersion: expectedVersion, to: remedy, by: actor, at: now, context: context
+      )
+      if case .changed(let updated, let entry) = outcome {
+        try Self.update(db, updated, from: remedy.version)
+        try Self.appendChange(db, remedy: updated, entry: entry)
+      }
+      return outcome
+    }
+  }
+
+  /// Marks the deadlines of remedy `id` that passed by `now`, in one transaction; `nil` when none newly passed.
+  public func checkDeadlines(
+    remedyID id: String,
+    at now: Date,
+    playbook: Playbook
+  ) async throws -> (remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)? {
+    try await self.writer.write { db in
+      guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ?", [id]) else { return nil }
+      guard let (updated, entry) = playbook.checkDeadlines(of: remedy, at: now) else {
+        // Keep the column in step with the remedy so this remedy is not picked again.
+        try db.execute(
+          sql: "UPDATE remedy SET next_deadline = ? WHERE id = ?",
+          arguments: [Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970, id]
+        )
+        return nil
+      }
+      try Self.update(db, updated, from: remedy.version)
+      try Self.appendChange(db, remedy: updated, entry: entry)
+      return (updated, entry)
+    }
+  }
+
+  // MARK: - Reads
+
+  /// Remedy `id` if it belongs to `tenant`.
+  public func remedy(id: String, tenant: String) async throws -> Redress_V1_Remedy? {
+    try await self.writer.read { db in
+      try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ? AND tenant = ?", [id, tenant])
+    }
+  }
+
+  /// The remedy `tenant` opened for incident `incidentID`.
+  public func remedy(incidentID: String, tenant: String) async throws -> Redress_V1_Remedy? {
+    try await self.writer.read { db in
+      try Self.fetch(db, sql: "SELECT body FROM remedy WHERE incident_id = ? AND tenant = ?", [incidentID, tenant])
+    }
+  }
+
+  /// What ``list(tenant:filter:afterID:limit:)`` selects.
+  public struct Filter: Sendable, Hashable {
+    /// Remedies whose current stage is one of these; empty for any.
+    public var stages: [Redress_V1_Stage] = []
+    /// Remedies with one of these statuses; empty for any.
+    public var statuses: [Redress_V1_RemedyStatus] = []
+    /// Remedies owned by this person; empty for any.
+    public var owner: String = ""
+    /// Only remedies marked overdue.
+    public var overdueOnly = false
+    /// Only remedies flagged as a recurrence of an earlier lesson.
+    public var recurrencesOnly = false
+
+    /// No filter: every remedy of the tenant.
+    public init() {}
+  }
+
+  /// Up to `limit` remedies of `tenant` matching `filter`, newest first, after the one with id `afterID`.
+  public func list(tenant: String, filter: Filter, afterID: String?, limit: Int) async throws -> [Redress_V1_Remedy] {
+    var clauses = ["tenant = ?"]
+    var arguments: StatementArguments = [tenant]
+    if !filter.stages.isEmpty {
+      clauses.append("stage IN (\(filter.stages.map { _ in "?" }.joined(separator: ",")))")
+      for stage in filter.stages { arguments += [stage.rawValue] }
+    }
+    if !filter.statuses.isEmpty {
+      clauses.append("status IN (\(filter.statuses.map { _ in "?" }.joined(separator: ",")))")
+      for status in filter.statuses { arguments += [status.rawValue] }
+    }
+    if !filter.owner.isEmpty {
+      clauses.append("owner = ?")
+      arguments += [filter.owner]
+    }
+    if filter.overdueOnly { clauses.append("overdue = 1") }
+    if filter.recurrencesOnly { clauses.append("recurrence = 1") }
+    if let afterID {
+      clauses.append("id < ?")
+      arguments += [afterID]
+    }
+    arguments += [limit]
+    let sql = "SELECT body FROM remedy WHERE \(clauses.joined(separator: " AND ")) ORDER BY id DESC LIMIT ?"
+    let finalArguments = arguments
+    return try await self.writer.read { db in
+      try Data.fetchAll(db, sql: sql, arguments: finalArguments).map { try Redress_V1_Remedy(serializedBytes: $0) }
+    }
+  }
+
+  /// Every change to remedy `id` of `tenant` after `version`, in order: each entry with the remedy as it stood
+  /// after it. `nil` when the remedy is unknown in the tenant.
+  public func changes(
+    remedyID id: String,
+    tenant: String,
+    after version: Int64
+  ) async throws -> [(entry: Redress_V1_TimelineEntry, remedy: Redress_V1_Remedy)]? {
+    try await self.writer.read { db in
+      guard try Bool.fetchOne(db, sql: "SELECT 1 FROM remedy WHERE id = ? AND tenant = ?", arguments: [id, tenant]) != nil else {
+        return nil
+      }
+      let rows = try Row.fetchAll(
+        db,
+        sql: "SELECT entry, remedy FROM remedy_change WHERE remedy_id = ? AND version > ? ORDER BY version",
+        arguments: [id, version]
+      )
+      return try rows.map { row in
+        let entry: Data = row["entry"]
+        let remedy: Data = row["remedy"]
+        return (try Redress_V1_TimelineEntry(serializedBytes: entry), try Redress_V1_Remedy(serializedBytes: remedy))
+      }
+    }
+  }
+
+  /// Ids of open remedies with a deadline at or before `now` that has not fired yet.
+  public func remediesWithDeadline(atOrBefore now: Date) async throws -> [String] {
+    try await self.writer.read { db in
+      try String.fetchAll(
+        db,
+        sql: "SELECT id FROM remedy WHERE next_deadline IS NOT NULL AND next_deadline <= ? ORDER BY next_deadline",
+        arguments: [now.timeIntervalSince1970]
+      )
+    }
+  }
+
+  // MARK: - SQL helpers
+
+  private static func fetch(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> Redress_V1_Remedy? {
+    guard let body = try Data.fetchOne(db, sql: sql, arguments: arguments) else { return nil }
+    return try Redress_V1_Remedy(serializedBytes: body)
+  }
+
+  private static func columns(_ remedy: Redress_V1_Remedy) throws -> StatementArguments {
+    let fingerprint: String? = remedy.hasLesson && !remedy.lesson.fingerprint.isEmpty ? remedy.lesson.fingerprint : nil
+    let body: Data = try remedy.serializedBytes()
+    return [
+      remedy.version, remedy.status.rawValue, remedy.currentStage.rawValue, remedy.owner, remedy.overdue,
+      !remedy.recurrenceOf.isEmpty, fingerprint, Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970, body,
+    ]
+  }
+
+  private static func insert(_ db: Database, _ remedy: Redress_V1_Remedy) throws {
+    var arguments: StatementArguments = [remedy.id, remedy.tenant, remedy.incidentID, remedy.openedAt.date.timeIntervalSince1970]
+    arguments += try Self.columns(remedy)
+    try db.execute(
+      sql: """
+        INSERT INTO remedy (id, tenant, incident_id, opened_at, version, status, stage, owner, overdue, recurrence,
+                            lesson_fingerprint, next_deadline, body)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: arguments
+    )
+  }
+
+  /// Writes `remedy` over the stored one only if that is still at `version` (optimistic check).
+  private static func update(_ db: Database, _ remedy: Redress_V1_Remedy, from version: Int64) throws {
+    var arguments = try Self.columns(remedy)
+    arguments += [remedy.id, version]
+    try db.execute(
+      sql: """
+        UPDATE remedy SET version = ?, status = ?, stage = ?, owner = ?, overdue = ?, recurrence = ?,
+                          lesson_fingerprint = ?, next_deadline = ?, body = ?
+        WHERE id = ? AND version = ?
+        """,
+      arguments: arguments
+    )
+    guard db.changesCount == 1 else {
+      throw PlaybookError(
+        code: .staleVersion,
+        message: "Remedy \(remedy.id) changed meanwhile: get it again and retry with its current version."
+      )
+    }
+  }
+
+  private static func appendChange(_ db: Database, remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry) throws {
+    let entryBytes: Data = try entry.serializedBytes()
+    let remedyBytes: Data = try remedy.serializedBytes()
+    try db.execute(
+      sql: "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (?, ?, ?, ?)",
+      arguments: [remedy.id, remedy.version, entryBytes, remedyBytes]
+    )
+  }
+
+  private static func fingerprint(in action: Redress_V1_ActRequest.OneOf_Action) -> String? {
+    switch action {
+    case .investigate(let request): request.fingerprint
+    case .learn(let request): request.fingerprint
+    default: nil
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RedressRemediation
+import RedressService
+import ServiceLifecycle
+
+/// `redress-remediation`: the remediation service. Everything it does lives in RedressRemediation; this only
+/// reads configuration and runs the services until SIGTERM or SIGINT.
+@main
+struct RemediationCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "redress-remediation",
+    abstract: "The Redress remediation service: drives each incident through the playbook of making amends.",
+    discussion: """
+      Every option can also come from the environment as REDRESS_REMEDIATION_<KEY> (e.g. \
+      REDRESS_REMEDIATION_PORT, REDRESS_REMEDIATION_PLAYBOOK_MAX_NEGOTIATION_ROUNDS) or from the JSON file given \
+      with --config (nested keys, e.g. {"playbook": {"max_negotiation_rounds": 4}}). Flags win over the \
+      environment, which wins over the file. The [config: ...] key of each option is its name in the file. \
+      Amounts are in the minor unit (cents) of the remedy's currency. See docs/REMEDIATION.md.
+
+      SIGTERM or SIGINT: stop the deadline timer and end watch streams (clients resume), finish the calls in \
+      flight, close the store.
+      """
+  )
+
+  @OptionGroup var server: ServerOptions
+
+  @Option(name: .customLong("default-currency"), help: "Currency of remedies whose incident names none. [config: playbook.default_currency; default: USD]")
+  var defaultCurrency: String?
+
+  @Option(name: .customLong("compensation-budget-minor"), help: "Most compensation one remedy may commit, minor units. [config: playbook.compensation_budget_minor; default: 50000]")
+  var compensationBudget: Int?
+
+  @Option(name: .customLong("approval-threshold-minor"), help: "Compensation items above this need approval by a second identity with the approver role. [config: playbook.approval_threshold_minor; default: 10000]")
+  var approvalThreshold: Int?
+
+  @Option(name: .customLong("goodwill-budget-minor"), help: "Most goodwill one remedy may give, minor units. [config: playbook.goodwill_budget_minor; default: 10000]")
+  var goodwillBudget: Int?
+
+  @Option(name: .customLong("max-negotiation-rounds"), help: "Offers not accepted before the remedy escalates. [config: playbook.max_negotiation_rounds; default: 3]")
+  var maxRounds: Int?
+
+  @Option(name: .customLong("follow-up-days"), help: "Days after the client confirms the fix that the follow-up call is due; 0 allows it at once (demos). [config: playbook.follow_up_days; default: 3]")
+  var followUpDays: Int?
+
+  @Option(name: .customLong("follow-up-retry-hours"), help: "Hours after an unreachable follow-up that it is rescheduled. [config: playbook.follow_up_retry_hours; default: 24]")
+  var followUpRetryHours: Int?
+
+  @Option(name: .customLong("sla-p1-acknowledge-minutes"), help: "P1 time to acknowledge. [config: sla.p1.acknowledge_minutes; default: 60]")
+  var p1Acknowledge: Int?
+  @Option(name: .customLong("sla-p1-resolve-minutes"), help: "P1 time to resolve. [config: sla.p1.resolve_minutes; default: 1440]")
+  var p1Resolve: Int?
+  @Option(name: .customLong("sla-p2-acknowledge-minutes"), help: "P2 time to acknowledge. [config: sla.p2.acknowledge_minutes; default: 240]")
+  var p2Acknowledge: Int?
+  @Option(name: .customLong("sla-p2-resolve-minutes"), help: "P2 time to resolve. [config: sla.p2.resolve_minutes; default: 4320]")
+  var p2Resolve: Int?
+  @Option(name: .customLong("sla-p3-acknowledge-minutes"), help: "P3 (and unspecified) time to acknowledge. [config: sla.p3.acknowledge_minutes; default: 1440]")
+  var p3Acknowledge: Int?
+  @Option(name: .customLong("sla-p3-resolve-minutes"), help: "P3 (and unspecified) time to resolve. [config: sla.p3.resolve_minutes; default: 10080]")
+  var p3Resolve: Int?
+  @Option(name: .customLong("sla-p4-acknowledge-minutes"), help: "P4 time to acknowledge. [config: sla.p4.acknowledge_minutes; default: 4320]")
+  var p4Acknowledge: Int?
+  @Option(name: .customLong("sla-p4-resolve-minutes"), help: "P4 time to resolve. [config: sla.p4.resolve_minutes; default: 20160]")
+  var p4Resolve: Int?
+
+  @Option(name: .customLong("sla-public-channel-divisor"), help: "Service levels of complaints raised on a public channel are divided by this. [config: sla.public_channel_divisor; default: 2]")
+  var publicDivisor: Int?
+
+  @Option(name: .customLong("deadline-check-seconds"), help: "How often the timer looks for passed deadlines. [config: timers.check_interval_seconds; default: 30]")
+  var deadlineCheckSeconds: Int?
+
+  @Option(name: .customLong("watch-buffered-changes"), help: "Changes a watcher may fall behind before its stream ends (it resumes). [config: watch.buffered_changes; default: 1024]")
+  var watchBuffered: Int?
+
+  /// The remediation flags that were given, by configuration key.
+  private var flagValues: [String: String] {
+    typealias Keys = RemediationConfig.Keys
+    var values: [String: String] = [:]
+    values[Keys.defaultCurrency] = self.defaultCurrency
+    values[Keys.compensationBudgetMinor] = self.compensationBudget.map(String.init)
+    values[Keys.approvalThresholdMinor] = self.approvalThreshold.map(String.init)
+    values[Keys.goodwillBudgetMinor] = self.goodwillBudget.map(String.init)
+    values[Keys.maxNegotiationRounds] = self.maxRounds.map(String.init)
+    values[Keys.followUpDays] = self.followUpDays.map(String.init)
+    values[Keys.followUpRetryHours] = self.followUpRetryHours.map(String.init)
+    let sla: [(Int, String, Int?)] = [
+      (1, "acknowledge", self.p1Acknowledge), (1, "resolve", self.p1Resolve),
+      (2, "acknowledge", self.p2Acknowledge), (2, "resolve", self.p2Resolve),
+      (3, "acknowledge", self.p3Acknowledge), (3, "resolve", self.p3Resolve),
+      (4, "acknowledge", self.p4Acknowledge), (4, "resolve", self.p4Resolve),
+    ]
+    for (priority, target, minutes) in sla {
+      values[Keys.sla(priority: priority, target)] = minutes.map(String.init)
+    }
+    values[Keys.publicChannelDivisor] = self.publicDivisor.map(String.init)
+    values[Keys.deadlineCheckSeconds] = self.deadlineCheckSeconds.map(String.init)
+    values[Keys.watchBufferedChanges] = self.watchBuffered.map(String.init)
+    return values
+  }
+
+  func run() async throws {
+    let settings: ServiceSettings
+    let config: RemediationConfig
+    do {
+      settings = try await ServiceSettings.load(
+        options: self.server, extraFlags: self.flagValues, service: "remediation", defaultPort: 7444)
+      config = try RemediationConfig(reader: settings.reader)
+    } catch {
+      throw ValidationError("\(error)")
+    }
+    let level = settings.logLevel
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "redress.remediation")
+    let app = try RemediationApplication(settings: settings, config: config, logger: logger)
+    let group = ServiceGroup(
+      configuration: .init(
+        services: app.services.map { .init(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+      )
+    )
+    try await withThrowingDiscardingTaskGroup { tasks in
+      tasks.addTask { try await group.run() }
+      tasks.addTask {
+        // Tells whoever started us (scripts, redress dev, tests) where we listen.
+        let address = try await app.listeningAddress
+        logger.notice("listening", metadata: ["port": "\(address.port ?? 0)"])
+        FileHandle.standardOutput.write(Data("redress-remediation listening on port \(address.port ?? 0)\n".utf8))
+      }
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import GRPCCore
+import Logging
+import RedressPKI
+import RedressRemediation
+import RedressSchemas
+import RedressService
+import RedressWire
+import ServiceLifecycle
+
+/// Who the test servers know: tenant "acme" with one identity per role, and "globex" for isolation tests.
+enum People {
+  static let intake = (name: "intake-service", token: "token-intake")
+  static let olivia = (name: "olivia", token: "token-olivia")  // operator
+  static let omar = (name: "omar", token: "token-omar")  // operator
+  static let alice = (name: "alice", token: "token-alice")  // approver and operator
+  static let aaron = (name: "aaron", token: "token-aaron")  // approver
+  static let lena = (name: "lena", token: "token-lena")  // legal
+  static let portal = (name: "portal", token: "token-portal")  // client tool
+  static let rita = (name: "rita", token: "token-rita")  // read
+  static let greta = (name: "greta", token: "token-greta")  // globex operator
+
+  static func directory() throws -> IdentityDirectory {
+    func entry(_ person: (name: String, token: String), _ tenant: String, _ roles: Set<Role>) -> IdentityDirectory.Entry {
+      .init(name: person.name, tenant: tenant, roles: roles, tokenSHA256: [IdentityDirectory.digest(ofToken: person.token)])
+    }
+    return try IdentityDirectory(entries: [
+      entry(intake, "acme", [.service]),
+      entry(olivia, "acme", [.operator]),
+      entry(omar, "acme", [.operator]),
+      entry(alice, "acme", [.approver, .operator]),
+      entry(aaron, "acme", [.approver]),
+      entry(lena, "acme", [.legal]),
+      entry(portal, "acme", [.clientTool]),
+      entry(rita, "acme", [.read]),
+      entry(greta, "globex", [.operator, .read]),
+      // Intake as deployed: mutual TLS with its client certificate, no token.
+      .init(name: "intake-mtls", tenant: "acme", roles: [.service], certificateNames: ["intake-service"]),
+    ])
+  }
+}
+
+/// A temporary directory removed when the test ends.
+final class TemporaryDirectory: Sendable {
+  let url: URL
+
+  init() throws {
+    self.url = FileManager.default.temporaryDirectory.appendingPathComponent("redress-remediation-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: self.url, withIntermediateDirectories: true)
+  }
+
+  deinit {
+    try? FileManager.default.removeItem(at: self.url)
+  }
+}
+
+/// A running remediation service (RemediationApplication in a ServiceGroup) on 127.0.0.1, a free port, over TLS,
+/// with a manual clock.
+struct RemediationHarness: Sendable {
+  typealias Client = Redress_V1_Remediation.Client<WireClientTransport>
+
+  let app: RemediationApplication
+  let client: Client
+  let clock: ManualWallClock
+  let group: ServiceGroup
+  let port: Int
+
+  /// Runs `body` with a second client that presents `certificate` in the TLS handshake.
+  func withClient<T: Sendable>(presenting certificate: IssuedCertificate, _ body: (Client) async throws -> T) async throws -> T {
+    let security = try RemediationTestPKI.shared.clientSecurity(presenting: certificate)
+    let transport = try WireClientTransport(host: "127.0.0.1", port: self.port, config: .defaults(security: security))
+    return try await withGRPCClient(transport: transport) { try await body(Client(wrapping: $0)) }
+  }
+
+  /// Begins graceful shutdown, as SIGTERM would.
+  func shutdown() async {
+    await self.group.triggerGracefulShutdown()
+  }
+
+  /// Starts the service on the database in `directory`, runs `body` with a client, then shuts down gracefully.
+  static func run<T: Sendable>(
+    directory: TemporaryDirectory? = nil,
+    clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
+    configure: (inout RemediationConfig) -> Void = { _ in },
+    _ body: (RemediationHarness) async throws -> T
+  ) async throws -> T {
+    let directory = try directory ?? TemporaryDirectory()
+    var config = RemediationConfig.defaults
+    // The background loop checks once at start and then not again during a test; tests call checkDeadlines().
+    config.deadlineCheckInterval = .seconds(3_600)
+    configure(&config)
+    var logger = Logger(label: "remediation-test")
+    logger.logLevel = .warning
+    let app = try RemediationApplication(
+      config: config,
+      server: .init(host: "127.0.0.1", port: 0, security: try RemediationTestPKI.shared.serverSecurity()),
+      databasePath: directory.url.appendingPathComponent("remediation.sqlite").path,
+      directory: try People.directory(),
+      rateLimiter: nil,
+      clock: clock,
+      logger: logger
+    )
+    let group = ServiceGroup(services: app.services, logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      do {
+        let port = try await app.listeningAddress.port!
+        var transportConfig = WireClientTransport.Config.defaults(security: try RemediationTestPKI.shared.clientSecurity())
+        transportConfig.backoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.1)
+        let transport = try WireClientTransport(host: "127.0.0.1", port: port, config: transportConfig)
+        let result = try await withGRPCClient(transport: transport) { grpcClient in
+          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock, group: group, port: port))
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return result
+      } catch {
+        await group.triggerGracefulShutdown()
+        try? await tasks.waitForAll()
+        throw error
+      }
+    }
+  }
+
+  /// A handle acting as `person`.
+  func desk(_ person: (name: String, token: String)) -> Desk {
+    Desk(client: self.client, token: person.token)
+  }
+
+  /// Opens a remedy for a new incident as intake does.
+  func open(_ incident: Redress_V1_Incident = Incidents.make()) async throws -> Redress_V1_Remedy {
+    try await self.desk(People.intake).open(incident).remedy
+  }
+}
+
+/// Calls the service as one identity (bearer token).
+struct Desk: Sendable {
+  let client: RemediationHarness.Client
+  let token: String
+
+  var metadata: Metadata { ["authorization": "Bearer \(self.token)"] }
+
+  func open(_ incident: Redress_V1_Incident) async throws -> Redress_V1_OpenRemedyResponse {
+    try await self.client.openRemedy(.with { $0.incident = incident }, metadata: self.metadata)
+  }
+
+  func get(_ id: String) async throws -> Redress_V1_Remedy {
+    try await self.client.getRemedy(.with { $0.remedyID = id }, metadata: self.metadata)
+  }
+
+  func get(incidentID: String) async throws -> Redress_V1_Remedy {
+    try await self.client.getRemedy(.with { $0.incidentID = incidentID }, metadata: self.metadata)
+  }
+
+  func list(_ request: Redress_V1_ListRemediesRequest = .init()) async throws -> Redress_V1_ListRemediesResponse {
+    try await self.client.listRemedies(request, metadata: self.metadata)
+  }
+
+  /// Acts on `remedy` at its version.
+  @discardableResult
+  func act(_ remedy: Redress_V1_Remedy, _ action: Redress_V1_ActRequest.OneOf_Action) async throws -> Redress_V1_Remedy {
+    try await self.act(remedy.id, version: remedy.version, action)
+  }
+
+  @discardableResult
+  func act(_ id: String, version: Int64, _ action: Redress_V1_ActRequest.OneOf_Action) async throws -> Redress_V1_Remedy {
+    try await self.client.act(
+      .with {
+        $0.remedyID = id
+        $0.expectedVersion = version
+        $0.action = action
+      },
+      metadata: self.metadata
+    )
+  }
+}
