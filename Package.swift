@@ -242,6 +242,8 @@ let package = Package(
       name: "redress",
       dependencies: [
         "RedressClient",
+        "RedressIntake",
+        "RedressRemediation",
         "RedressPKI",
         "RedressService",
         "RedressSchemas",

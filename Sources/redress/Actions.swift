@@ -148,6 +148,7 @@ struct Investigate: AsyncParsableCommand {
   @Option(name: .customLong("cost-estimate"), help: "e.g. '300.00 USD'") var costEstimate: MoneyArgument?
   @Option(name: .customLong("third-party"), help: "Who caused it (third-party verdict).") var thirdParty: String?
   @Option(name: .customLong("legal-owner"), help: "Who in legal owns it (bad-faith verdict).") var legalOwner: String?
+  @Option(help: "Root-cause fingerprint; flags a recurrence of an earlier lesson now.") var fingerprint: String?
   @Option var notes: String?
 
   func run() async throws {
@@ -163,6 +164,7 @@ struct Investigate: AsyncParsableCommand {
           if let value = self.costEstimate { $0.extent.costEstimate = value.proto }
           $0.thirdParty = self.thirdParty ?? ""
           $0.legalOwner = self.legalOwner ?? ""
+          $0.fingerprint = self.fingerprint ?? ""
           $0.notes = self.notes ?? ""
         }
       )
@@ -474,7 +476,8 @@ struct ReferCommand: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var target: RemedyTarget
   @Option(name: .customLong("third-party")) var thirdParty: String
-  @Option var notes: String?
+  @Option(help: "Progress notes (on a referred remedy).") var notes: String?
+  @Flag(help: "The third party has dealt with it: stop tracking.") var closed = false
 
   func run() async throws {
     try await self.target.perform(
@@ -483,6 +486,30 @@ struct ReferCommand: AsyncParsableCommand {
         .with {
           $0.thirdParty = self.thirdParty
           $0.notes = self.notes ?? ""
+          $0.closed = self.closed
+        }
+      )
+    )
+  }
+}
+
+struct LegalCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "legal",
+    abstract: "Update a remedy that is with legal (legal role only)."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var target: RemedyTarget
+  @Option(help: "Where the matter stands.") var status: String
+  @Flag(help: "Legal has closed the matter.") var closed = false
+
+  func run() async throws {
+    try await self.target.perform(
+      self.connection,
+      .legal(
+        .with {
+          $0.status = self.status
+          $0.closed = self.closed
         }
       )
     )

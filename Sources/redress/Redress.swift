@@ -32,9 +32,11 @@ struct Redress: AsyncParsableCommand {
       EscalateCommand.self,
       DeclineCommand.self,
       ReferCommand.self,
+      LegalCommand.self,
       Skip.self,
       Note.self,
 
+      Dev.self,
       Certs.self,
       Health.self,
     ]

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOSSL
+import RedressIntake
+import RedressPKI
+import RedressRemediation
+import RedressService
+import RedressWire
+import ServiceLifecycle
+
+/// `redress dev`: both services on this machine, on the embedded SQLite default, with development
+/// certificates and tokens made on first run.
+struct Dev: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run intake and remediation locally with embedded SQLite; no setup needed.",
+    discussion: """
+      On first run this creates, under the data directory: a development CA and certificates (pki/), tokens \
+      for the dev identities operator, approver, legal and client-tool (tokens.json), the identities both \
+      services load (identities.json), and the CLI profile (client.json) that every other redress command \
+      reads by default. Later runs reuse them and the databases. Intake hands incidents to remediation over \
+      mutual TLS. Ctrl-C (or SIGTERM) shuts both down cleanly.
+      """
+  )
+
+  @Option(name: .customLong("data-dir"), help: ArgumentHelp("Where databases, certificates and tokens live.", valueName: "path"))
+  var dataDirectory = "redress-data"
+
+  @Option(name: .customLong("intake-port"), help: "Intake's port; 0 picks a free one.")
+  var intakePort = 7443
+
+  @Option(name: .customLong("remediation-port"), help: "Remediation's port; 0 picks a free one.")
+  var remediationPort = 7444
+
+  @Option(
+    name: .customLong("follow-up-days"),
+    help: "Days between the client confirming the fix and the follow-up call. 0 here so a demo can finish; services default to 3."
+  )
+  var followUpDays = 0
+
+  @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+  var logLevel = "notice"
+
+  func validate() throws {
+    for port in [self.intakePort, self.remediationPort] where !(0...65535).contains(port) {
+      throw ValidationError("Ports are 0-65535, not \(port).")
+    }
+    guard Logger.Level(rawValue: self.logLevel) != nil else {
+      throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+    }
+    guard self.followUpDays >= 0 else {
+      throw ValidationError("--follow-up-days cannot be negative.")
+    }
+  }
+
+  func run() async throws {
+    let level = Logger.Level(rawValue: self.logLevel) ?? .notice
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "redress.dev")
+    let data = URL(fileURLWithPath: self.dataDirectory, isDirectory: true)
+    try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+
+    let (pki, createdPKI) = try DevelopmentPKI.loadOrCreate(in: data.appendingPathComponent("pki", isDirectory: true))
+    let tokens = try DevStack.loadOrCreateTokens(in: data)
+    let identitiesFile = data.appendingPathComponent("identities.json")
+    try DevStack.writeIdentities(tokens: tokens, to: identitiesFile)
+    let directory = try IdentityDirectory(contentsOf: identitiesFile)
+    if createdPKI {
+      Output.emit("Created a development CA and certificates in \(pki.directory.path)")
+    }
+
+    let caRoots = try NIOSSLCertificate.fromPEMFile(pki.caCertificate.path)
+    func serverSecurity(certificate: URL, key: URL) throws -> ServerSecurity {
+      .tls(
+        ServerTLS(
+          certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.path),
+          privateKey: try NIOSSLPrivateKey(file: key.path, format: .pem),
+          clientCertificates: .optional,
+          trustRoots: caRoots
+        )
+      )
+    }
+
+    var remediationConfig = RemediationConfig.defaults
+    remediationConfig.policy.followUpDelay = .seconds(self.followUpDays * 24 * 60 * 60)
+    let remediation = try RemediationApplication(
+      config: remediationConfig,
+      server: .init(
+        host: "127.0.0.1",
+        port: self.remediationPort,
+        security: try serverSecurity(certificate: pki.remediationCertificate, key: pki.remediationKey)
+      ),
+      databasePath: data.appendingPathComponent("remediation.sqlite").path,
+      directory: directory,
+      rateLimiter: RateLimiter(config: .defaults),
+      logger: logger
+    )
+
+    try await withThrowingDiscardingTaskGroup { group in
+      group.addTask {
+        try await ServiceGroup(
+          services: remediation.services,
+          gracefulShutdownSignals: [.sigterm, .sigint],
+          logger: logger
+        ).run()
+      }
+      let remediationPort = try await remediation.listeningAddress.port ?? self.remediationPort
+
+      var intakeConfig = IntakeConfig.defaults
+      intakeConfig.server = .init(
+        host: "127.0.0.1",
+        port: self.intakePort,
+        security: try serverSecurity(certificate: pki.intakeCertificate, key: pki.intakeKey)
+      )
+      intakeConfig.storage = .init(databasePath: data.appendingPathComponent("intake.sqlite").path)
+      // Intake calls remediation with its own certificate: mutual TLS between the services.
+      intakeConfig.outbox.remediation = .init(
+        host: "127.0.0.1",
+        port: remediationPort,
+        security: .tls(
+          ClientTLS(
+            trustRoots: caRoots,
+            certificateChain: try NIOSSLCertificate.fromPEMFile(pki.intakeCertificate.path),
+            privateKey: try NIOSSLPrivateKey(file: pki.intakeKey.path, format: .pem)
+          )
+        )
+      )
+      let intake = try IntakeApplication(
+        config: intakeConfig,
+        directory: directory,
+        rateLimit: .defaults,
+        logger: logger
+      )
+      group.addTask {
+        try await ServiceGroup(
+          services: intake.services,
+          gracefulShutdownSignals: [.sigterm, .sigint],
+          logger: logger
+        ).run()
+      }
+      let intakePort = try await intake.listeningAddress.port ?? self.intakePort
+
+      let profileFile = data.appendingPathComponent("client.json")
+      try DevStack.writeProfile(
+        intake: "127.0.0.1:\(intakePort)",
+        remediation: "127.0.0.1:\(remediationPort)",
+        pki: pki,
+        tokens: tokens,
+        to: profileFile
+      )
+      let usesDefaultProfile = profileFile.standardizedFileURL.path
+        == URL(fileURLWithPath: Profile.defaultPath).standardizedFileURL.path
+      let profileFlag = usesDefaultProfile ? "" : " --profile \(profileFile.path)"
+      Output.emit(
+        """
+        Redress is running (data in \(data.path)):
+          intake       127.0.0.1:\(intakePort)
+          remediation  127.0.0.1:\(remediationPort)
+          profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
+
+        Report a mistake from another terminal:
+          redress submit\(profileFlag) --customer-id c-1042 --customer-name "Harbor Bikes" --tier premium \\
+            --title "Shipped blue helmets instead of red" --category wrong-item --channel email \\
+            --demand "Swap them this week" --demand-amount "120.00 USD"
+
+        Ctrl-C stops both services.
+        ready
+        """
+      )
+    }
+  }
+}
