@@ -8,7 +8,7 @@ struct Submit: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Report a mistake made with a client; prints the incident id.",
     discussion: """
-      Give the report with flags, or as JSON (an IncidentReport, proto3 JSON) with --json FILE or --json - \
+      Give the report with flags, or as JSON (an IncidentReport, proto3 JSON) with --input FILE or --input - \
       for stdin; flags then override fields of the JSON. The submit is retried safely with one idempotency \
       key; pass --idempotency-key to make retries across runs safe too.
       """
@@ -16,7 +16,7 @@ struct Submit: AsyncParsableCommand {
 
   @OptionGroup var connection: ConnectionOptions
 
-  @Option(name: .customLong("json"), help: ArgumentHelp("Read the report as JSON from a file, or - for stdin.", valueName: "path"))
+  @Option(name: .customLong("input"), help: ArgumentHelp("Read the report as JSON from a file, or - for stdin.", valueName: "path"))
   var jsonPath: String?
 
   @Option(name: .customLong("customer-id")) var customerID: String?
@@ -38,7 +38,7 @@ struct Submit: AsyncParsableCommand {
   @Option(name: .customLong("grouping-key"), help: "Attach to other reports of the same mistake.") var groupingKey: String?
   @Option(name: .customLong("idempotency-key"), help: "Reuse to make a later retry return the same incident.")
   var idempotencyKey: String?
-  @Flag(help: "Print the whole answer as JSON instead of the id.") var jsonOutput = false
+  @Flag(name: .customLong("json"), help: "Print the whole answer as JSON instead of the id.") var jsonOutput = false
 
   func report() throws -> Redress_V1_IncidentReport {
     var report = Redress_V1_IncidentReport()

@@ -16,7 +16,7 @@ struct PlaybookRuleTests {
       await expectError(.failedPrecondition, containing: "investigate first") {
         try await olivia.act(walk.remedy, Do.apologize())
       }
-      await expectError(.failedPrecondition, containing: "apologize first") {
+      await expectError(.failedPrecondition, containing: "investigate first") {
         try await olivia.act(walk.remedy, Do.offer())
       }
       try await walk.act(Do.investigate())

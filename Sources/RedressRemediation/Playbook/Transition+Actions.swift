@@ -118,6 +118,9 @@ extension Transition {
       let instead = verdict == .outsidePolicy ? "decline it politely" : "refer it to the third party"
       throw .rule("The investigation found the claim \(verdict.name): \(instead) instead of proposing an offer.")
     }
+    if self.progress(.investigate).state != .done {
+      throw .rule("No offer can be made before the research: investigate first (root cause, extent, verdict), then apologize.")
+    }
     if self.progress(.acknowledge).state != .done {
       throw .rule("No offer can be made before the client is acknowledged: apologize first.")
     }
