@@ -413,7 +413,7 @@ struct ConnectionLifecycleTests {
   @Test("a server's keepalive pings keep a connection that answers them open")
   func serverKeepaliveAnswered() async throws {
     // A timeout far above the interval, so a slow answer is not mistaken for none.
-    let keepalive = ConnectionConfig.Keepalive(interval: .milliseconds(50), timeout: .seconds(1))
+    let keepalive = ConnectionConfig.Keepalive(interval: .milliseconds(50), timeout: .seconds(3))
     try await withWireServer(services: [InteropTestService()], configure: { $0.connection.keepalive = keepalive }) { server in
       try await RawWireClient.withConnection(port: server.port) { raw in
         try await raw.handshake()

@@ -302,8 +302,8 @@ struct InteropTests {
     try await self.withInterop(probe: probe) { stub in
       var options = CallOptions.defaults
       // Long enough for the first, immediate response to arrive (which proves the handler is
-      // running), short enough to end in the second, half-hour pause.
-      options.timeout = .seconds(3)
+      // running, even on a loaded machine), short enough to end in the second, half-hour pause.
+      options.timeout = .seconds(6)
       let (firstResponse, firstResponseContinuation) = AsyncStream.makeStream(of: Int.self)
       let error = await #expect(throws: RPCError.self) {
         try await stub.fullDuplexCall(options: options) { writer in
