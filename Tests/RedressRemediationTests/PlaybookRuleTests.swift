@@ -147,7 +147,7 @@ struct PlaybookRuleTests {
       try await walk.act(Do.offer(compensation: [40_000]))
       try await walk.act(Do.respond(1, .accepted))
       try await walk.act(Do.compensate(9_000, key: "a"))
-      await expectError(.failedPrecondition, containing: "at most USD 410.00 more") {
+      await expectError(.failedPrecondition, containing: "at most 410.00 USD more") {
         try await walk.olivia.act(walk.remedy, Do.compensate(45_000, key: "b"))
       }
       try await walk.act(Do.compensate(9_000, key: "b"))
@@ -157,7 +157,7 @@ struct PlaybookRuleTests {
       #expect(walk.remedy.compensation.issued.amountMinor == 40_000)
       #expect(walk.remedy.currentStage == .fix)
       try await walk.fixEverything()
-      await expectError(.failedPrecondition, containing: "goodwill budget of USD 100.00") {
+      await expectError(.failedPrecondition, containing: "goodwill budget of 100.00 USD") {
         try await walk.olivia.act(walk.remedy, Do.goodwill(10_001))
       }
       try await walk.act(Do.goodwill(10_000))

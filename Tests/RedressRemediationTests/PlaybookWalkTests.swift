@@ -80,7 +80,7 @@ struct PlaybookWalkTests {
       #expect(walk.remedy.offers.map(\.round) == [1, 2])
       #expect(walk.remedy.offers.map(\.answer) == [.rejected, .accepted])
       #expect(walk.remedy.currentStage == .compensate)
-      #expect(walk.remedy.nextAction.contains("USD 0.00 of USD 25.00"))
+      #expect(walk.remedy.nextAction.contains("0.00 USD of 25.00 USD"))
       try await walk.act(Do.compensate(2_500, key: "k"))
       #expect(walk.remedy.currentStage == .fix)
     }

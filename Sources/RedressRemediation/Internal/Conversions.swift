@@ -23,17 +23,8 @@ extension Redress_V1_Money {
     self.amountMinor = minor
   }
 
-  /// `USD 12.34`-style text for summaries (two decimals except for zero-decimal currencies).
-  var text: String {
-    let zeroDecimal: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"]
-    if zeroDecimal.contains(self.currency) {
-      return "\(self.currency) \(self.amountMinor)"
-    }
-    let sign = self.amountMinor < 0 ? "-" : ""
-    let magnitude = self.amountMinor.magnitude
-    let cents = magnitude % 100
-    return "\(self.currency) \(sign)\(magnitude / 100).\(cents < 10 ? "0" : "")\(cents)"
-  }
+  /// `12.34 USD`: the one money format Redress prints (``Redress_V1_Money/formatted``).
+  var text: String { self.formatted }
 }
 
 extension Date {

@@ -1,4 +1,4 @@
-public import RedressSchemas
+// Hand-written (not generated): exact text conversions for Money shared by the services, the client and the CLI.
 import Foundation
 
 extension Redress_V1_Money {
