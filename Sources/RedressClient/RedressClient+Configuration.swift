@@ -7,9 +7,12 @@ extension RedressClient {
   public struct Configuration: Sendable {
     /// A service address.
     public struct Endpoint: Sendable, Hashable {
+      /// Host name or IP address.
       public var host: String
+      /// TCP port.
       public var port: Int
 
+      /// The service at `host:port`.
       public init(host: String, port: Int) {
         self.host = host
         self.port = port
@@ -29,10 +32,12 @@ extension RedressClient {
     public struct Credentials: Sendable {
       /// Client certificate chain (leaf first) and its key, PEM text.
       public var certificatePEM: String?
+      /// The certificate's private key, PEM text.
       public var privateKeyPEM: String?
       /// A bearer token sent as `authorization: Bearer <token>` on every call.
       public var token: String?
 
+      /// Credentials from a certificate and key (PEM), a token, or both.
       public init(certificatePEM: String? = nil, privateKeyPEM: String? = nil, token: String? = nil) {
         self.certificatePEM = certificatePEM
         self.privateKeyPEM = privateKeyPEM
@@ -44,10 +49,14 @@ extension RedressClient {
     public struct RetryPolicy: Sendable, Hashable {
       /// Attempts in all, the first included; 1 disables retries.
       public var maxAttempts: Int
+      /// The delay before the first retry (before jitter).
       public var initialBackoff: Duration
+      /// The longest delay between retries.
       public var maximumBackoff: Duration
+      /// How much the delay grows after each retry.
       public var multiplier: Double
 
+      /// A retry policy; see ``defaults``.
       public init(maxAttempts: Int, initialBackoff: Duration, maximumBackoff: Duration, multiplier: Double) {
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
@@ -61,8 +70,11 @@ extension RedressClient {
       }
     }
 
+    /// The intake service.
     public var intake: Endpoint
+    /// The remediation service.
     public var remediation: Endpoint
+    /// Who the client is.
     public var credentials: Credentials
     /// PEM of the CA(s) the services' certificates chain to; `nil` trusts the system's roots.
     public var trustRootsPEM: String?
@@ -70,6 +82,7 @@ extension RedressClient {
     public var serverHostnameOverride: String?
     /// The deadline of every call that does not set its own. Watches have none.
     public var defaultTimeout: Duration
+    /// How calls that are safe to repeat are retried.
     public var retry: RetryPolicy
     /// No TLS at all. Only for tests against a service started with `--plaintext-for-testing-only`.
     public var plaintextForTestingOnly: Bool

@@ -14,6 +14,7 @@ public struct Submission: Sendable, Hashable {
 
 /// One page of a listing.
 public struct Page<Item: Sendable & Hashable>: Sendable, Hashable {
+  /// The items of this page, in the listing's order.
   public var items: [Item]
   /// Pass to the next call for the next page; `nil` on the last page.
   public var nextPageToken: String?

@@ -7,18 +7,22 @@ import Synchronization
 /// The sequence survives reconnects: when the connection drops, the client reconnects with backoff and asks
 /// for the changes after the last version it delivered, so no change is missed or repeated.
 public struct RemedyUpdates: AsyncSequence, Sendable {
+  /// A snapshot or one change.
   public typealias Element = Redress_V1_RemedyUpdate
 
   let stream: AsyncThrowingStream<Redress_V1_RemedyUpdate, any Error>
 
+  /// Iterates the updates; throws the error that ended the watch.
   public struct AsyncIterator: AsyncIteratorProtocol {
     var base: AsyncThrowingStream<Redress_V1_RemedyUpdate, any Error>.AsyncIterator
 
+    /// The next update, or `nil` once the watch ends.
     public mutating func next() async throws -> Redress_V1_RemedyUpdate? {
       try await self.base.next()
     }
   }
 
+  /// An iterator over the updates; iterate once.
   public func makeAsyncIterator() -> AsyncIterator {
     AsyncIterator(base: self.stream.makeAsyncIterator())
   }

@@ -16,13 +16,19 @@ public struct ServiceSettings: Sendable {
     public init(_ description: String) { self.description = description }
   }
 
+  /// Address to listen on.
   public var host: String
+  /// Port to listen on (0: any free port).
   public var port: Int
+  /// Where the service keeps its SQLite database.
   public var dataDirectory: URL
+  /// TLS, or plaintext when explicitly asked for tests.
   public var security: ServerSecurity
+  /// Who may call.
   public var directory: IdentityDirectory
   /// `nil` when rate limiting is off.
   public var rateLimit: RateLimiter.Config?
+  /// The lowest level logged.
   public var logLevel: Logger.Level
   /// For the service's own keys.
   public var reader: SettingsReader
@@ -110,6 +116,7 @@ public struct ServiceSettings: Sendable {
 /// Reads configuration keys from flags, then `REDRESS_<SERVICE>_<KEY>` environment variables, then the JSON
 /// file. A value that is present but malformed throws, naming the key.
 public struct SettingsReader: Sendable {
+  /// The underlying swift-configuration reader (flags, environment, file).
   public let config: ConfigReader
 
   static func make(flags: [String: String], configFile: String?, service: String) async throws -> SettingsReader {
@@ -145,18 +152,22 @@ public struct SettingsReader: Sendable {
     key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()
   }
 
+  /// The string at `key`, `nil` if absent.
   public func string(_ key: String) throws -> String? {
     try self.read(key, "a string") { try self.config.requiredString(forKey: ConfigKey(key)) }
   }
 
+  /// The integer at `key`, `nil` if absent; throws if present but not an integer.
   public func int(_ key: String) throws -> Int? {
     try self.read(key, "an integer") { try self.config.requiredInt(forKey: ConfigKey(key)) }
   }
 
+  /// The number at `key`, `nil` if absent; throws if present but not a number.
   public func double(_ key: String) throws -> Double? {
     try self.read(key, "a number") { try self.config.requiredDouble(forKey: ConfigKey(key)) }
   }
 
+  /// The Boolean at `key`, `nil` if absent; throws if present but not true/false.
   public func bool(_ key: String) throws -> Bool? {
     try self.read(key, "true or false") { try self.config.requiredBool(forKey: ConfigKey(key)) }
   }

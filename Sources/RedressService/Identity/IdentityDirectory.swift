@@ -12,7 +12,9 @@ public struct IdentityDirectory: Sendable {
   public struct Entry: Sendable, Hashable, Codable {
     /// The identity.
     public var name: String
+    /// The tenant whose data the identity sees.
     public var tenant: String
+    /// What the identity may do.
     public var roles: Set<Role>
     /// Certificate common names or URI SANs that authenticate as this identity.
     public var certificateNames: [String]
@@ -59,6 +61,7 @@ public struct IdentityDirectory: Sendable {
     public var description: String
   }
 
+  /// The configured identities, as given.
   public let entries: [Entry]
   private let byCertificateName: [String: Identity]
   private let tokens: [(digest: [UInt8], identity: Identity)]

@@ -13,9 +13,13 @@ public import ServiceLifecycle
 public final class RedressServer: Service, Sendable {
   /// Where and how to listen.
   public struct Config: Sendable {
+    /// Address to listen on.
     public var host: String
+    /// Port (0: any free port; see ``RedressServer/listeningAddress``).
     public var port: Int
+    /// TLS, or plaintext for tests.
     public var security: ServerSecurity
+    /// Wire limits and timers.
     public var connection: ConnectionConfig
 
     /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits.
