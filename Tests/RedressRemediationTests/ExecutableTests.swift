@@ -115,12 +115,16 @@ struct ExecutableTests {
     defer { if process.isRunning { process.terminate() } }
 
     let chunks = AsyncStream<String>.makeStream()
-    output.fileHandleForReading.readabilityHandler = { handle in
-      let data = handle.availableData
-      if data.isEmpty {
-        handle.readabilityHandler = nil
-        chunks.continuation.finish()
-      } else {
+    // A blocking read on a worker thread, not `readabilityHandler`: a dispatch source left registered on a
+    // pipe whose descriptor is later closed crashes libdispatch (seen in a full-suite run).
+    let handle = output.fileHandleForReading
+    DispatchQueue.global().async {
+      while true {
+        let data = handle.availableData
+        if data.isEmpty {
+          chunks.continuation.finish()
+          return
+        }
         chunks.continuation.yield(String(decoding: data, as: UTF8.self))
       }
     }

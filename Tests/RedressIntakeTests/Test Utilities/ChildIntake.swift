@@ -64,23 +64,27 @@ final class ChildIntake: @unchecked Sendable {
     }
     let (lines, linesContinuation) = AsyncStream.makeStream(of: String.self)
     let pending = Mutex(Data())
-    stdout.fileHandleForReading.readabilityHandler = { handle in
-      let data = handle.availableData
-      if data.isEmpty {
-        handle.readabilityHandler = nil
-        linesContinuation.finish()
-        return
-      }
-      let complete = pending.withLock { buffer -> [String] in
-        buffer.append(data)
-        var lines: [String] = []
-        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-          lines.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
-          buffer.removeSubrange(buffer.startIndex...newline)
+    // A blocking read on a worker thread, not `readabilityHandler`: a dispatch source left registered on a
+    // pipe whose descriptor is later closed crashes libdispatch (seen in a full-suite run).
+    let handle = stdout.fileHandleForReading
+    DispatchQueue.global().async {
+      while true {
+        let data = handle.availableData
+        if data.isEmpty {
+          linesContinuation.finish()
+          return
         }
-        return lines
+        let complete = pending.withLock { buffer -> [String] in
+          buffer.append(data)
+          var lines: [String] = []
+          while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+            buffer.removeSubrange(buffer.startIndex...newline)
+          }
+          return lines
+        }
+        for line in complete { linesContinuation.yield(line) }
       }
-      for line in complete { linesContinuation.yield(line) }
     }
     try process.run()
     try? errorLog.close()
