@@ -43,7 +43,14 @@ public struct AuthenticationInterceptor: ServerInterceptor {
     if self.openMethods.contains(method) {
       return try await next(request, context)
     }
-    let identity = try self.authenticate(metadata: request.metadata, peer: context.peerIdentity, method: method)
+    let identity: Identity
+    do {
+      identity = try self.authenticate(metadata: request.metadata, peer: context.peerIdentity, method: method)
+    } catch {
+      // Failed attempts are limited per remote address too, so guessing tokens costs time.
+      try self.limitFailedAttempt(from: context.remotePeer, failure: error)
+      throw error
+    }
     if let limiter = self.rateLimiter, case .limited(let retryAfter) = limiter.acquire(for: identity.name) {
       let milliseconds = Int((retryAfter * 1000).rounded(.up))
       self.logger.notice("rate limited", metadata: ["identity": "\(identity.name)", "method": "\(method)"])
@@ -65,6 +72,28 @@ public struct AuthenticationInterceptor: ServerInterceptor {
       response.accepted = .success(contents)
     }
     return response
+  }
+
+  /// Charges a failed authentication to the caller's address; over the limit, answers `resourceExhausted`
+  /// with a retry-after instead of `unauthenticated`.
+  private func limitFailedAttempt(from remotePeer: String, failure: RPCError) throws(RPCError) {
+    guard let limiter = self.rateLimiter else { return }
+    let key = "unauthenticated@" + Self.address(of: remotePeer)
+    if case .limited(let retryAfter) = limiter.acquire(for: key) {
+      let milliseconds = Int((retryAfter * 1000).rounded(.up))
+      throw RPCError(
+        code: .resourceExhausted,
+        message: "Too many failed authentications from this address; retry after \(milliseconds) ms.",
+        metadata: [Self.retryAfterKey: "\(milliseconds)"]
+      )
+    }
+  }
+
+  /// The address part of a peer description: `ipv4:10.0.0.7:51234` → `ipv4:10.0.0.7`.
+  static func address(of remotePeer: String) -> String {
+    guard let colon = remotePeer.lastIndex(of: ":"), remotePeer[remotePeer.index(after: colon)...].allSatisfy(\.isNumber)
+    else { return remotePeer }
+    return String(remotePeer[..<colon])
   }
 
   private func authenticate(metadata: Metadata, peer: PeerIdentity?, method: String) throws(RPCError) -> Identity {
