@@ -479,13 +479,23 @@ extension ConnectionLifecycleTests {
   }
 
   /// A port on 127.0.0.1 that nothing listens on (it was bound and released).
+  /// A port nothing listens on now, for a server started later. Picked below Linux's ephemeral range
+  /// (32768-60999) so no port-0 server or client socket of a concurrent test can take it meanwhile.
   static func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-      .bind(host: "127.0.0.1", port: 0)
-      .get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
+    var lastError: (any Error)?
+    for _ in 0..<50 {
+      let candidate = Int.random(in: 20_000..<32_768)
+      do {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+          .bind(host: "127.0.0.1", port: candidate)
+          .get()
+        try await channel.close()
+        return candidate
+      } catch {
+        lastError = error
+      }
+    }
+    throw lastError ?? CancellationError()
   }
 }
 

@@ -140,12 +140,24 @@ func withTestRemediation<T: Sendable>(
   }
 }
 
-/// A port nothing listens on right now (bound, read, closed), for a server started later.
+/// A port nothing listens on right now, for a server started later.
+///
+/// Chosen below Linux's ephemeral range (32768-60999): a port the kernel handed out for a port-0 bind could be
+/// handed out again to another test's server or to a client socket before the later server binds it (seen as
+/// "Address already in use" in a full-suite run). Servers bound to port 0 and client sockets never take a
+/// port from 20000-32767, so only another call of this function could, and it picks at random and checks.
 func unusedPort() async throws -> Int {
-  let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    .bind(host: "127.0.0.1", port: 0).get()
-  let port = channel.localAddress!.port!
-  try await channel.close()
-  return port
+  var lastError: (any Error)?
+  for _ in 0..<50 {
+    let candidate = Int.random(in: 20_000..<32_768)
+    do {
+      let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: candidate).get()
+      try await channel.close()
+      return candidate
+    } catch {
+      lastError = error
+    }
+  }
+  throw lastError ?? CancellationError()
 }
