@@ -470,7 +470,7 @@ public final class WireClientTransport: ClientTransport, Sendable {
     defer { if !queue.isFinished { handle.close() } }
     let stream = RPCStream(
       descriptor: descriptor,
-      inbound: RPCAsyncSequence<RPCResponsePart<WireBytes>, any Error>(wrapping: queue),
+      inbound: RPCAsyncSequence<RPCResponsePart<WireBytes>, any Error>(wrapping: ClientInboundSequence(queue: queue)),
       outbound: RPCWriter.Closable(
         wrapping: ClientStreamWriter(
           handle: handle,

@@ -1129,8 +1129,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     self.flushPending = false
     self.emitOutBuffer()
     self.context.flush()
-    if self.streams.isEmpty {
-      // An idle connection keeps no out buffer (memory per idle connection); the next write allocates one.
+    if self.streams.isEmpty && self.outBuffer.readableBytes == 0 {
+      // An idle connection keeps no out buffer (memory per idle connection); the next write allocates
+      // one. (Checked again after the flush: a handler it reached may have written more.)
       self.outBuffer = ByteBuffer()
     }
   }

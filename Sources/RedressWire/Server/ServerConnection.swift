@@ -78,7 +78,7 @@ final class ServerConnection: Sendable {
       let completion = StreamCompletion()
       let stream = RPCStream(
         descriptor: start.descriptor,
-        inbound: RPCAsyncSequence<RPCRequestPart<WireBytes>, any Error>(wrapping: start.inbound),
+        inbound: RPCAsyncSequence<RPCRequestPart<WireBytes>, any Error>(wrapping: ServerInboundSequence(queue: start.inbound)),
         outbound: RPCWriter.Closable(
           wrapping: ServerStreamWriter(
             handle: start.handle, compression: start.responseCompression, completion: completion
