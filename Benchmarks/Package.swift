@@ -28,12 +28,20 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
     .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
   ],
   targets: [
     .executableTarget(
       name: "RedressBench",
       dependencies: [
         .product(name: "RedressWire", package: "Redress"),
+        // The durable intake scenario runs the real intake service in-process.
+        .product(name: "RedressIntake", package: "Redress"),
+        .product(name: "RedressService", package: "Redress"),
+        .product(name: "RedressSchemas", package: "Redress"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Histogram", package: "hdrhistogram-swift"),

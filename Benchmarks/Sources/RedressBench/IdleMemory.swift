@@ -9,6 +9,22 @@ import RedressWire
 /// `connections` connections that each complete the transport's handshake and then stay idle, and
 /// reads the child's VmRSS from /proc before and after.
 enum IdleMemory {
+  /// What the idle server runs: one of the transports, or the raw TLS echo (the memory floor: SwiftNIO
+  /// and NIOSSL with no RPC layer).
+  enum Kind: String, CaseIterable, Sendable {
+    case redress = "Redress"
+    case http2 = "HTTP/2"
+    case rawTLS = "raw TLS"
+
+    var argument: String {
+      switch self {
+      case .redress: "redress"
+      case .http2: "http2"
+      case .rawTLS: "tls"
+      }
+    }
+  }
+
   struct Result: Sendable {
     var connections: Int
     var baselineKiB: Int
@@ -16,11 +32,11 @@ enum IdleMemory {
     var perConnectionKiB: Double { Double(self.loadedKiB - self.baselineKiB) / Double(max(1, self.connections)) }
   }
 
-  static func measure(kind: TransportKind, connections: Int, log: (String) -> Void) async throws -> Result {
+  static func measure(kind: Kind, connections: Int, log: (String) -> Void) async throws -> Result {
     let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = ["idle-server", "--transport", kind == .redress ? "redress" : "http2"]
+    process.arguments = ["idle-server", "--transport", kind.argument]
     let stdin = Pipe()
     let stdout = Pipe()
     process.standardInput = stdin
@@ -41,7 +57,11 @@ enum IdleMemory {
     var tls = TLSConfiguration.makeClientConfiguration()
     // Only the server's memory is measured; verification would just slow the 5,000 handshakes.
     tls.certificateVerification = .none
-    tls.applicationProtocols = [kind == .redress ? WireTLS.alpnIdentifier : "h2"]
+    switch kind {
+    case .redress: tls.applicationProtocols = [WireTLS.alpnIdentifier]
+    case .http2: tls.applicationProtocols = ["h2"]
+    case .rawTLS: break
+    }
     let context = try NIOSSLContext(configuration: tls)
 
     var channels: [any Channel] = []
@@ -74,7 +94,7 @@ enum IdleMemory {
 
   /// Connects and completes the handshake: for Redress the preface and SETTINGS exchange
   /// (docs/PROTOCOL.md §3), for HTTP/2 the connection preface and SETTINGS.
-  private static func openIdle(kind: TransportKind, port: Int, context: NIOSSLContext) async throws -> any Channel {
+  private static func openIdle(kind: Kind, port: Int, context: NIOSSLContext) async throws -> any Channel {
     let hello: [UInt8]
     let ack: [UInt8]
     let expected: Int
@@ -88,6 +108,11 @@ enum IdleMemory {
       hello = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 0x04, 0, 0, 0, 0, 0]
       ack = [0, 0, 0, 0x04, 0x01, 0, 0, 0, 0]
       expected = 9
+    case .rawTLS:
+      // One 1-octet echo each way, so the connection has carried data as the others have.
+      hello = [0, 0, 0, 1, 0x42]
+      ack = [0, 0, 0, 1, 0x43]
+      expected = 5
     }
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .connectTimeout(.seconds(10))

@@ -22,6 +22,7 @@ enum Scenario: String, CaseIterable, ExpressibleByArgument, Sendable {
   case unary
   case floor
   case streaming
+  case intake
   case memory
 }
 
@@ -38,7 +39,7 @@ struct Run: AsyncParsableCommand {
   @Flag(help: "Every scenario for about 0.3 s at small concurrency and 200 idle connections: for CI.")
   var smoke = false
 
-  @Option(help: "Run only these scenarios (repeatable): unary, floor, streaming, memory.")
+  @Option(help: "Run only these scenarios (repeatable): unary, floor, streaming, intake, memory.")
   var scenario: [Scenario] = []
 
   @Option(help: "Idle connections for the memory scenario (default 5000; 200 with --smoke).")
@@ -49,6 +50,15 @@ struct Run: AsyncParsableCommand {
 
   @Option(help: "Unary/floor connection counts (repeatable; default 1 and 4).")
   var connections: [Int] = []
+
+  @Option(name: .customLong("intake-clients"), help: "Durable intake: concurrent clients (repeatable; default 1, 16, 64, 256).")
+  var intakeClients: [Int] = []
+
+  @Option(help: "Durable intake: client connections the clients share (default 4).")
+  var intakeConnections: Int = 4
+
+  @Option(help: "Durable intake: directory for the database (default: the system's temporary directory). It must be on a real disk: fsync on tmpfs costs nothing.")
+  var dataDir: String?
 
   @Flag(help: "Unary: run only Redress, not HTTP/2 (for profiling one transport).")
   var redressOnly = false
@@ -81,6 +91,18 @@ struct Run: AsyncParsableCommand {
     if scenarios.contains(.streaming) {
       table.rows += try await Suite.streaming(plan: plan, pki: pki)
     }
+    if scenarios.contains(.intake) {
+      let connections = self.intakeConnections
+      let results = try await DurableIntake.run(
+        plan: plan,
+        pki: pki,
+        clientCounts: !self.intakeClients.isEmpty ? self.intakeClients : self.smoke ? [1, 16] : [1, 16, 64, 256],
+        connections: connections,
+        dataDirectory: self.dataDir,
+        log: progress
+      )
+      table.rows += results.map { .intake(clients: $0.clients, connections: connections, result: $0.result) }
+    }
     if scenarios.contains(.memory) {
       table.rows += try await Suite.memory(plan: plan)
     }
@@ -103,9 +125,8 @@ struct IdleServer: AsyncParsableCommand {
 
   func run() async throws {
     raiseFileDescriptorLimit()
-    let kind: TransportKind = self.transport == "http2" ? .http2 : .redress
     let pki = try BenchPKI()
-    try await kind.withServer(pki: pki) { port in
+    let serve: @Sendable (Int) async -> Void = { port in
       FileHandle.standardOutput.write(Data("PORT \(port)\n".utf8))
       await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         Thread.detachNewThread {
@@ -113,6 +134,11 @@ struct IdleServer: AsyncParsableCommand {
           continuation.resume()
         }
       }
+    }
+    switch self.transport {
+    case "tls": try await RawTLSEcho.withServer(pki: pki, serve)
+    case "http2": try await TransportKind.http2.withServer(pki: pki, serve)
+    default: try await TransportKind.redress.withServer(pki: pki, serve)
     }
   }
 }

@@ -35,6 +35,16 @@ struct ResultRow: Sendable {
     ])
   }
 
+  static func intake(clients: Int, connections: Int, result: DurableIntake.Result) -> ResultRow {
+    let load = result.load
+    return ResultRow(cells: [
+      "durable intake", "Redress", "\(connections)", "\(clients)",
+      "\(grouped(load.perSecond)) submit/s (\(String(format: "%.1f", result.meanBatch)) per fsync)",
+      millis(load.percentileMillis(50)), millis(load.percentileMillis(99)), millis(load.percentileMillis(99.9)),
+      "", "", "",
+    ])
+  }
+
   static func memory(transport: String, result: IdleMemory.Result, against http2: IdleMemory.Result?) -> ResultRow {
     ResultRow(cells: [
       "idle memory", transport, "\(result.connections)", "0",

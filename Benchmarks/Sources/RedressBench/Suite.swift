@@ -132,15 +132,15 @@ enum Suite {
     return rows
   }
 
-  /// Scenario 5 of issue 6: server memory per idle connection.
+  /// Scenario 5 of issue 6: server memory per idle connection, for both transports and the raw TLS floor.
   static func memory(plan: Plan) async throws -> [ResultRow] {
-    var results: [TransportKind: IdleMemory.Result] = [:]
-    for kind in TransportKind.allCases {
+    var results: [IdleMemory.Kind: IdleMemory.Result] = [:]
+    for kind in IdleMemory.Kind.allCases {
       let result = try await IdleMemory.measure(kind: kind, connections: plan.idleConnections, log: progress)
       progress("memory \(kind.rawValue): \(String(format: "%.1f", result.perConnectionKiB)) KiB per idle connection")
       results[kind] = result
     }
-    return TransportKind.allCases.map { kind in
+    return IdleMemory.Kind.allCases.map { kind in
       .memory(
         transport: kind.rawValue,
         result: results[kind]!,

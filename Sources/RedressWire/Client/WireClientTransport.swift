@@ -465,10 +465,12 @@ public final class WireClientTransport: ClientTransport, Sendable {
       opened = try await connection.openStream()
     }
     let (queue, handle) = opened
-    defer { handle.close() }
+    // Once the trailers arrived the connection already removed the stream and `close()` would be
+    // a no-op on the event loop: skip the hop.
+    defer { if !queue.isFinished { handle.close() } }
     let stream = RPCStream(
       descriptor: descriptor,
-      inbound: RPCAsyncSequence<RPCResponsePart<WireBytes>, any Error>(wrapping: queue),
+      inbound: RPCAsyncSequence<RPCResponsePart<WireBytes>, any Error>(wrapping: ClientInboundSequence(queue: queue)),
       outbound: RPCWriter.Closable(
         wrapping: ClientStreamWriter(
           handle: handle,

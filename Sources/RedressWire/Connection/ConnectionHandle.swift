@@ -1,5 +1,6 @@
 import GRPCCore
 import NIOCore
+import Synchronization
 
 /// A Sendable reference to a ``ConnectionHandler`` that runs work on its event loop.
 struct ConnectionHandle: Sendable {
@@ -69,6 +70,8 @@ struct ServerStreamWriter: ClosableRPCWriterProtocol {
   let handle: StreamHandle
   /// The algorithm responses are compressed with, agreed when the stream opened; `nil` for none.
   let compression: CompressionAlgorithm?
+  /// Set once the status is queued, after which ending the stream from here has nothing to do.
+  let completion: StreamCompletion
 
   func write(_ element: RPCResponsePart<WireBytes>) async throws {
     switch element {
@@ -81,6 +84,7 @@ struct ServerStreamWriter: ClosableRPCWriterProtocol {
       try await self.handle.writeMessage(bytes.buffer, compression: self.compression)
     case .status(let status, let metadata):
       try await self.handle.write(.trailers(status, metadata))
+      self.completion.markStatusQueued()
     }
   }
 
@@ -91,11 +95,34 @@ struct ServerStreamWriter: ClosableRPCWriterProtocol {
   }
 
   func finish() async {
-    self.handle.close()
+    self.completion.close(self.handle)
   }
 
   func finish(throwing error: any Error) async {
-    self.handle.close()
+    self.completion.close(self.handle)
+  }
+}
+
+/// Whether a server stream's status is queued, shared by its writer and the task that runs its handler.
+///
+/// Ending a stream (``StreamHandle/close()``) is a hop to the event loop; once the trailers are queued it
+/// is a no-op there (`closeStream` returns for a server stream that closed locally: the trailers end it
+/// when they leave). Skipping it saves the hop, twice per RPC (GRPCCore's `finish()` and the transport's
+/// own close after the handler returns).
+final class StreamCompletion: Sendable {
+  private let statusQueued = Atomic<Bool>(false)
+
+  init() {}
+
+  func markStatusQueued() {
+    self.statusQueued.store(true, ordering: .releasing)
+  }
+
+  /// Ends the stream through `handle` unless its status is already queued.
+  func close(_ handle: StreamHandle) {
+    if !self.statusQueued.load(ordering: .acquiring) {
+      handle.close()
+    }
   }
 }
 

@@ -101,7 +101,6 @@ final class ConnectionHandler: ChannelInboundHandler {
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
-    self.outBuffer = context.channel.allocator.buffer(capacity: 4096)
     if context.channel.isActive {
       self.start(context: context)
     }
@@ -126,6 +125,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
     if case .client = self.role {
       // NIOSSL holds these until its handshake is done; they leave in the first TLS flight after.
+      self.prepareOutBuffer()
       Preface.clientDefault.encode(into: &self.outBuffer)
       self.sendOwnSettings()
       self.flushNow()
@@ -284,6 +284,7 @@ final class ConnectionHandler: ChannelInboundHandler {
           "server speaks versions \(supported)...\(supported); the client offered \(preface.minimumVersion)...\(preface.maximumVersion)"
         )
       }
+      self.prepareOutBuffer()
       Preface.selected(supported).encode(into: &self.outBuffer)
       self.sendOwnSettings()
     } else {
@@ -985,6 +986,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.removeStream(stream)
         return .empty
       case .endStream:
+        self.prepareOutBuffer()
         FrameEncoder.writeHeader(length: 0, type: .message, flags: .endStream, streamID: stream.id, into: &self.outBuffer)
         stream.pending.removeFirst()
         head.promise?.succeed()
@@ -1064,6 +1066,7 @@ final class ConnectionHandler: ChannelInboundHandler {
   /// Small fragments are copied into the coalescing buffer; large ones go out as slices of the
   /// message, with no copy.
   private func writeMessageFragment(_ id: UInt32, _ fragment: ByteBuffer, flags: FrameFlags) {
+    self.prepareOutBuffer()
     FrameEncoder.writeHeader(length: fragment.readableBytes, type: .message, flags: flags, streamID: id, into: &self.outBuffer)
     if fragment.readableBytes < 4096 {
       var fragment = fragment
@@ -1076,6 +1079,7 @@ final class ConnectionHandler: ChannelInboundHandler {
   }
 
   private func write(_ frame: Frame) {
+    self.prepareOutBuffer()
     FrameEncoder.encode(frame, into: &self.outBuffer)
     self.markFlush()
   }
@@ -1083,7 +1087,20 @@ final class ConnectionHandler: ChannelInboundHandler {
   private func emitOutBuffer() {
     guard self.outBuffer.readableBytes > 0 else { return }
     self.context.write(self.wrapOutboundOut(self.outBuffer), promise: nil)
-    self.outBuffer = self.context.channel.allocator.buffer(capacity: 4096)
+    // Marked consumed rather than replaced: once the TLS handler has encrypted it (on flush) and let
+    // go, `prepareOutBuffer` reuses its storage instead of allocating a new buffer per flush.
+    self.outBuffer.moveReaderIndex(to: self.outBuffer.writerIndex)
+  }
+
+  /// Makes `outBuffer` ready for writing: allocated if it was released, rewound (reused in place
+  /// when nothing else holds it, else a fresh storage of the same size) if it was emitted.
+  private func prepareOutBuffer() {
+    guard self.outBuffer.readableBytes == 0 else { return }
+    if self.outBuffer.capacity == 0 {
+      self.outBuffer = self.context.channel.allocator.buffer(capacity: 4096)
+    } else if self.outBuffer.writerIndex > 0 {
+      self.outBuffer.clear()
+    }
   }
 
   private func markFlush() {
@@ -1112,6 +1129,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     self.flushPending = false
     self.emitOutBuffer()
     self.context.flush()
+    if self.streams.isEmpty && self.outBuffer.readableBytes == 0 {
+      // An idle connection keeps no out buffer (memory per idle connection); the next write allocates
+      // one. (Checked again after the flush: a handler it reached may have written more.)
+      self.outBuffer = ByteBuffer()
+    }
   }
 
   // MARK: - Lifecycle

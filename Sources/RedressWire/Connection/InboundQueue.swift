@@ -37,6 +37,14 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     self.onConsume = onConsume
   }
 
+  /// Whether the producer finished cleanly (``finish()``): every part is queued and no more come.
+  var isFinished: Bool {
+    self.state.withLock { state in
+      if case .success = state.terminal { return true }
+      return false
+    }
+  }
+
   /// Adds a part; `credit` is given back through `onConsume` when a message is read.
   func yield(_ part: Part, credit: Int?) {
     let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
@@ -101,7 +109,13 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
 
   private func poll(_ state: inout State) -> Poll {
     if case .failure(let error) = state.terminal { return .error(error) }
-    if let entry = state.buffer.popFirst() { return .part(entry.part, credit: entry.credit) }
+    if let entry = state.buffer.popFirst() {
+      // Once the producer finished cleanly the peer has closed its side: the connection drops any
+      // credit for the stream (`creditStream` ignores remotely closed streams), so skip the hop to
+      // the event loop that would only find that out. Saves one hop per unary RPC on each side.
+      if case .success = state.terminal { return .part(entry.part, credit: nil) }
+      return .part(entry.part, credit: entry.credit)
+    }
     if let error = state.failureAfterBuffer {
       state.failureAfterBuffer = nil
       state.terminal = .failure(error)
@@ -167,5 +181,48 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
 
   func makeAsyncIterator() -> AsyncIterator {
     AsyncIterator(queue: self)
+  }
+}
+
+/// The server's inbound queue as a non-generic sequence, for GRPCCore's `RPCAsyncSequence`.
+///
+/// `RPCAsyncSequence` calls its source through a protocol witness. The witness of the generic
+/// `InboundQueue<Part>` is the unspecialized generic code, which instantiates generic metadata at run
+/// time on every read (0.5-1 % of the unary profile). This wrapper's witness is concrete, so the queue's
+/// code it calls is specialized at compile time.
+struct ServerInboundSequence: AsyncSequence, Sendable {
+  typealias Element = RPCRequestPart<WireBytes>
+
+  let queue: InboundQueue<Element>
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    let queue: InboundQueue<Element>
+
+    mutating func next() async throws -> Element? {
+      try await self.queue.next()
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator {
+    AsyncIterator(queue: self.queue)
+  }
+}
+
+/// The client's inbound queue as a non-generic sequence; see ``ServerInboundSequence``.
+struct ClientInboundSequence: AsyncSequence, Sendable {
+  typealias Element = RPCResponsePart<WireBytes>
+
+  let queue: InboundQueue<Element>
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    let queue: InboundQueue<Element>
+
+    mutating func next() async throws -> Element? {
+      try await self.queue.next()
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator {
+    AsyncIterator(queue: self.queue)
   }
 }

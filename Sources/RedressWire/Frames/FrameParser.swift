@@ -52,6 +52,13 @@ public struct FrameParser: Sendable {
 
   /// Parses the next element, or returns `nil` if more octets are needed.
   public mutating func next() throws(WireError) -> Element? {
+    if self.buffer.readableBytes == 0 {
+      // Everything received is parsed: let go of the read buffer (frames already handed on keep
+      // their own slices). NIOSSL reuses one plaintext buffer for every read; holding on to it made
+      // each read copy-on-write a fresh 32 KiB one.
+      self.buffer = ByteBuffer()
+      return nil
+    }
     if self.expectingPreface {
       guard let first = self.buffer.getInteger(at: self.buffer.readerIndex, as: UInt8.self) else {
         return nil

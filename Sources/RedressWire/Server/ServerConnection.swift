@@ -75,15 +75,18 @@ final class ServerConnection: Sendable {
         cancellation: cancellation
       )
       context.transportSpecific = start.peer
+      let completion = StreamCompletion()
       let stream = RPCStream(
         descriptor: start.descriptor,
-        inbound: RPCAsyncSequence<RPCRequestPart<WireBytes>, any Error>(wrapping: start.inbound),
+        inbound: RPCAsyncSequence<RPCRequestPart<WireBytes>, any Error>(wrapping: ServerInboundSequence(queue: start.inbound)),
         outbound: RPCWriter.Closable(
-          wrapping: ServerStreamWriter(handle: start.handle, compression: start.responseCompression)
+          wrapping: ServerStreamWriter(
+            handle: start.handle, compression: start.responseCompression, completion: completion
+          )
         )
       )
       await streamHandler(stream, context)
-      start.handle.close()
+      completion.close(start.handle)
     }
   }
 }
