@@ -39,6 +39,7 @@ let package = Package(
         // The durable intake scenario runs the real intake service in-process.
         .product(name: "RedressIntake", package: "Redress"),
         .product(name: "RedressService", package: "Redress"),
+        .product(name: "RedressPKI", package: "Redress"),
         .product(name: "RedressSchemas", package: "Redress"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
