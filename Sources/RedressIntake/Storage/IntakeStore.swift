@@ -184,11 +184,12 @@ public final class IntakeStore: Sendable {
     for submission in batch {
       // Idempotency first: a retry must not create a second incident or join a group twice.
       if let row = try Row.fetchOne(
-        db,
-        sql: """
+        db.cachedStatement(
+          sql: """
           SELECT payload_sha256, incident_id FROM idempotency_keys
           WHERE identity = ? AND key = ? AND created_at_ms >= ?
-          """,
+          """
+        ),
         arguments: [submission.identity.name, submission.idempotencyKey, oldestLiveKeyMS]
       ) {
         let originalID: String = row["incident_id"]
@@ -206,20 +207,20 @@ public final class IntakeStore: Sendable {
       var groupRootID: String?
       if !submission.report.groupingKey.isEmpty {
         groupRootID = try String.fetchOne(
-          db,
-          sql: "SELECT root_id FROM incident_groups WHERE tenant = ? AND grouping_key = ?",
+          db.cachedStatement(sql: "SELECT root_id FROM incident_groups WHERE tenant = ? AND grouping_key = ?"),
           arguments: [tenant, submission.report.groupingKey]
         )
       }
       let reportBytes: [UInt8] = try submission.report.serializedBytes()
       let triageBytes: [UInt8] = try submission.triage.serializedBytes()
       let isMember = groupRootID != nil
-      try db.execute(
+      try db.cachedStatement(
         sql: """
           INSERT INTO incidents (id, tenant, reported_by, customer_id, category, priority, status, received_at_ms,
             group_root_id, clients_affected, reports_in_group, report, triage)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """,
+          """
+      ).execute(
         arguments: [
           id, tenant, submission.identity.name, submission.report.customer.id,
           submission.report.category.rawValue, submission.triage.priority.rawValue,
@@ -229,33 +230,27 @@ public final class IntakeStore: Sendable {
       )
       if let root = groupRootID {
         // The root counts every report of its group and every distinct client among them.
-        try db.execute(
+        try db.cachedStatement(
           sql: """
             UPDATE incidents SET
               reports_in_group = (SELECT COUNT(*) FROM incidents WHERE id = ?1 OR group_root_id = ?1),
               clients_affected = (SELECT COUNT(DISTINCT customer_id) FROM incidents WHERE id = ?1 OR group_root_id = ?1)
             WHERE id = ?1
-            """,
-          arguments: [root]
-        )
+            """
+        ).execute(arguments: [root])
       } else if !submission.report.groupingKey.isEmpty {
-        try db.execute(
-          sql: "INSERT INTO incident_groups (tenant, grouping_key, root_id) VALUES (?, ?, ?)",
-          arguments: [tenant, submission.report.groupingKey, id]
-        )
+        try db.cachedStatement(sql: "INSERT INTO incident_groups (tenant, grouping_key, root_id) VALUES (?, ?, ?)")
+          .execute(arguments: [tenant, submission.report.groupingKey, id])
       }
       // An expired key is replaced: past retention a retry is a new submission.
-      try db.execute(
+      try db.cachedStatement(
         sql: """
           INSERT OR REPLACE INTO idempotency_keys (identity, key, payload_sha256, incident_id, created_at_ms)
           VALUES (?, ?, ?, ?, ?)
-          """,
-        arguments: [submission.identity.name, submission.idempotencyKey, submission.payloadSHA256, id, nowMS]
-      )
-      try db.execute(
-        sql: "INSERT INTO outbox (incident_id, next_attempt_at_ms) VALUES (?, ?)",
-        arguments: [id, nowMS]
-      )
+          """
+      ).execute(arguments: [submission.identity.name, submission.idempotencyKey, submission.payloadSHA256, id, nowMS])
+      try db.cachedStatement(sql: "INSERT INTO outbox (incident_id, next_attempt_at_ms) VALUES (?, ?)")
+        .execute(arguments: [id, nowMS])
       guard let stored = try Self.fetchIncident(id: id, in: db) else {
         throw IntakeError(code: .storage, message: "An incident just inserted could not be read back.")
       }
@@ -349,7 +344,7 @@ public final class IntakeStore: Sendable {
   }
 
   static func fetchIncident(id: String, in db: Database) throws -> Redress_V1_Incident? {
-    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM incidents WHERE id = ?", arguments: [id]) else {
+    guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else {
       return nil
     }
     return try Self.incident(from: row)
