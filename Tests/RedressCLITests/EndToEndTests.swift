@@ -51,7 +51,8 @@ struct EndToEndTests {
       #expect(incidentID.hasPrefix("inc_"))
       #expect(Self.field(response, "incident.reported_by") as? String == "operator")
 
-      // The outbox hands it to remediation; wait for the remedy on the incident, bounded.
+      // The outbox hands it to remediation; wait for the remedy on the incident, bounded. Intake offers no push
+      // for an incident's status, so the CLI is asked again until the remedy id appears.
       let remedyID: String = try await withTimeout(.seconds(30), "the remedy to open") {
         while true {
           let incident = try await stack.redress(["incidents", "get", incidentID, "--json"])
