@@ -102,6 +102,11 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    // Helpers the test targets share (bounded waits); not a product.
+    .target(
+      name: "RedressTestSupport",
+      swiftSettings: strictSettings
+    ),
     .testTarget(
       name: "RedressServiceTests",
       dependencies: [
@@ -155,6 +160,7 @@ let package = Package(
     .testTarget(
       name: "RedressIntakeTests",
       dependencies: [
+        "RedressTestSupport",
         "RedressIntake",
         "RedressService",
         "RedressPKI",
@@ -207,6 +213,7 @@ let package = Package(
     .testTarget(
       name: "RedressRemediationTests",
       dependencies: [
+        "RedressTestSupport",
         "RedressRemediation",
         "RedressService",
         "RedressPKI",
@@ -263,6 +270,7 @@ let package = Package(
     .testTarget(
       name: "RedressCLITests",
       dependencies: [
+        "RedressTestSupport",
         .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: strictSettings
@@ -286,6 +294,7 @@ let package = Package(
     .testTarget(
       name: "RedressWireTests",
       dependencies: [
+        "RedressTestSupport",
         "RedressWire",
         "RedressPKI",
         "RedressSchemas",

@@ -92,12 +92,7 @@ struct IntakeCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError("\(error)")
     }
-    let level = settings.logLevel
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    ServiceRunner.bootstrapLogging(level: settings.logLevel)
     let logger = Logger(label: "redress.intake")
     let app = try IntakeApplication(
       config: config,
@@ -105,21 +100,11 @@ struct IntakeCommand: AsyncParsableCommand {
       rateLimit: settings.rateLimit,
       logger: logger
     )
-    let group = ServiceGroup(
-      configuration: .init(
-        services: app.services.map { .init(service: $0) },
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-      )
+    try await ServiceRunner.run(
+      name: "redress-intake",
+      services: app.services,
+      listeningAddress: { try await app.listeningAddress },
+      logger: logger
     )
-    try await withThrowingDiscardingTaskGroup { tasks in
-      tasks.addTask { try await group.run() }
-      tasks.addTask {
-        // Tells whoever started us (scripts, the crash-safety test) where we listen.
-        let address = try await app.listeningAddress
-        logger.notice("listening", metadata: ["port": "\(address.port ?? 0)"])
-        FileHandle.standardOutput.write(Data("redress-intake listening on port \(address.port ?? 0)\n".utf8))
-      }
-    }
   }
 }

@@ -109,29 +109,14 @@ struct RemediationCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError("\(error)")
     }
-    let level = settings.logLevel
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    ServiceRunner.bootstrapLogging(level: settings.logLevel)
     let logger = Logger(label: "redress.remediation")
     let app = try RemediationApplication(settings: settings, config: config, logger: logger)
-    let group = ServiceGroup(
-      configuration: .init(
-        services: app.services.map { .init(service: $0) },
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-      )
+    try await ServiceRunner.run(
+      name: "redress-remediation",
+      services: app.services,
+      listeningAddress: { try await app.listeningAddress },
+      logger: logger
     )
-    try await withThrowingDiscardingTaskGroup { tasks in
-      tasks.addTask { try await group.run() }
-      tasks.addTask {
-        // Tells whoever started us (scripts, redress dev, tests) where we listen.
-        let address = try await app.listeningAddress
-        logger.notice("listening", metadata: ["port": "\(address.port ?? 0)"])
-        FileHandle.standardOutput.write(Data("redress-remediation listening on port \(address.port ?? 0)\n".utf8))
-      }
-    }
   }
 }

@@ -55,11 +55,7 @@ struct Dev: AsyncParsableCommand {
 
   func run() async throws {
     let level = Logger.Level(rawValue: self.logLevel) ?? .notice
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    ServiceRunner.bootstrapLogging(level: level)
     let logger = Logger(label: "redress.dev")
     let data = URL(fileURLWithPath: self.dataDirectory, isDirectory: true)
     try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
@@ -102,11 +98,7 @@ struct Dev: AsyncParsableCommand {
 
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask {
-        try await ServiceGroup(
-          services: remediation.services,
-          gracefulShutdownSignals: [.sigterm, .sigint],
-          logger: logger
-        ).run()
+        try await ServiceRunner.group(remediation.services, logger: logger).run()
       }
       let remediationPort = try await remediation.listeningAddress.port ?? self.remediationPort
 
@@ -136,11 +128,7 @@ struct Dev: AsyncParsableCommand {
         logger: logger
       )
       group.addTask {
-        try await ServiceGroup(
-          services: intake.services,
-          gracefulShutdownSignals: [.sigterm, .sigint],
-          logger: logger
-        ).run()
+        try await ServiceRunner.group(intake.services, logger: logger).run()
       }
       let intakePort = try await intake.listeningAddress.port ?? self.intakePort
 

@@ -1,4 +1,5 @@
 import Foundation
+import RedressTestSupport
 import Testing
 
 /// The real `redress` binary against a real `redress dev` stack: every step of a remedy through the CLI.
@@ -15,6 +16,20 @@ struct EndToEndTests {
       current = (current as? [String: Any])?[String(key)]
     }
     return current
+  }
+
+  /// The remedy intake's outbox opened for `incidentID`, once it has. Intake offers no push for an incident's
+  /// status, so the CLI is asked again (every 100 ms, at most 30 s) until the remedy id appears.
+  static func remedyID(of incidentID: String, in stack: DevStackProcess) async throws -> String {
+    try await withTimeout(.seconds(30), "the remedy to open") {
+      while true {
+        let incident = try await stack.redress(["incidents", "get", incidentID, "--json"])
+        if let remedy = Self.field(try Self.json(incident.stdout), "remedy_id") as? String, !remedy.isEmpty {
+          return remedy
+        }
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
   }
 
   /// Runs an action with `--json` and returns the remedy it printed, checking it moved to `status`/`stage`.
@@ -51,17 +66,7 @@ struct EndToEndTests {
       #expect(incidentID.hasPrefix("inc_"))
       #expect(Self.field(response, "incident.reported_by") as? String == "operator")
 
-      // The outbox hands it to remediation; wait for the remedy on the incident, bounded. Intake offers no push
-      // for an incident's status, so the CLI is asked again until the remedy id appears.
-      let remedyID: String = try await withTimeout(.seconds(30), "the remedy to open") {
-        while true {
-          let incident = try await stack.redress(["incidents", "get", incidentID, "--json"])
-          if let remedy = Self.field(try Self.json(incident.stdout), "remedy_id") as? String, !remedy.isEmpty {
-            return remedy
-          }
-          try await Task.sleep(for: .milliseconds(100))
-        }
-      }
+      let remedyID = try await Self.remedyID(of: incidentID, in: stack)
 
       // Watch the remedy from its first version, in the background, until it closes.
       async let watched = Executables.run(
@@ -148,15 +153,7 @@ struct EndToEndTests {
       ])
       #expect(submitted.status == 0, "\(submitted.stderr)")
       let incidentID = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-      let remedyID: String = try await withTimeout(.seconds(30), "the remedy to open") {
-        while true {
-          let incident = try await stack.redress(["incidents", "get", incidentID, "--json"])
-          if let remedy = Self.field(try Self.json(incident.stdout), "remedy_id") as? String, !remedy.isEmpty {
-            return remedy
-          }
-          try await Task.sleep(for: .milliseconds(100))
-        }
-      }
+      let remedyID = try await Self.remedyID(of: incidentID, in: stack)
       let early = try await stack.redress(["offer", remedyID, "--fix", "Refund shipping"])
       #expect(early.status == 4, "\(early.stderr)")
       #expect(early.stderr.lowercased().contains("investigat"), "names the step that must come first: \(early.stderr)")

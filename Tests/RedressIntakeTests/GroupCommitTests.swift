@@ -4,6 +4,7 @@ import GRDB
 import RedressSchemas
 import RedressService
 import Testing
+import RedressTestSupport
 
 @Suite("Group commit")
 struct GroupCommitTests {

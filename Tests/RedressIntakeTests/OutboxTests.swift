@@ -5,6 +5,7 @@ import RedressSchemas
 import RedressService
 import RedressWire
 import Testing
+import RedressTestSupport
 
 @Suite("Hand-off outbox")
 struct OutboxTests {

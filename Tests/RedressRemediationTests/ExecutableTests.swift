@@ -5,6 +5,7 @@ import RedressSchemas
 import RedressService
 import RedressWire
 import Testing
+import RedressTestSupport
 
 /// The `redress-remediation` executable and its configuration.
 @Suite("redress-remediation")

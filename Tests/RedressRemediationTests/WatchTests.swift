@@ -3,6 +3,7 @@ import GRPCCore
 import RedressSchemas
 @testable import RedressRemediation
 import Testing
+import RedressTestSupport
 
 /// WatchRemedy: a snapshot, then every change in order, resumable, redacted for client tools.
 @Suite("Watching a remedy")

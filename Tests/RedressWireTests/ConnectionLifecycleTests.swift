@@ -7,6 +7,7 @@ import SwiftProtobuf
 import Synchronization
 import Testing
 import RedressWire
+import RedressTestSupport
 
 /// How connections start, drain, idle, stay alive and come back (docs/PROTOCOL.md §11–§14, and
 /// the client transport's connection management). Every wait is bounded by `withTimeout`; timers

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Testing
 @testable import RedressWire
+import RedressTestSupport
 
 /// The gRPC interop cases (grpc/grpc doc/interop-test-descriptions.md), over the Redress wire and TLS.
 @Suite("gRPC interop cases over the Redress wire")

@@ -2,6 +2,7 @@ import GRPCCore
 import NIOCore
 import RedressWire
 import Testing
+import RedressTestSupport
 
 /// The catalogue of malformed inputs (docs/.design-notes.md, "Errors"): each is sent on a raw TLS
 /// socket and must get its documented answer, while a real client on another connection to the

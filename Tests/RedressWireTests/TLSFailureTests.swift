@@ -5,6 +5,7 @@ import NIOSSL
 import RedressWire
 import Synchronization
 import Testing
+import RedressTestSupport
 
 /// TLS set-ups that must fail, each with an error on the client that says what went wrong and a
 /// log record on the server naming the failure; and mutual TLS that must succeed and identify the

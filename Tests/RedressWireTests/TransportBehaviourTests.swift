@@ -3,6 +3,7 @@ import GRPCCore
 import NIOCore
 import Testing
 @testable import RedressWire
+import RedressTestSupport
 
 /// The transports under load, under flow control and at their limits, through GRPCCore clients
 /// and servers over TLS (docs/PROTOCOL.md §10, §15, §7.6, §14).

@@ -1,4 +1,5 @@
 import Foundation
+import RedressTestSupport
 
 /// A `redress dev` child process on free ports under a temporary data directory.
 final class DevStackProcess: @unchecked Sendable {
@@ -29,7 +30,7 @@ final class DevStackProcess: @unchecked Sendable {
       await Self.waitForReadyLine(handle)
     }
     guard ready else {
-      throw Executables.TimeoutError(what: "redress dev exited before it was ready")
+      throw TimedOut(what: "redress dev exited before it was ready")
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RedressTestSupport
 
 /// Finds and runs the package's built executables (`swift build` puts them next to the test bundle).
 enum Executables {
@@ -90,30 +91,4 @@ enum Executables {
     }
   }
 
-  struct TimeoutError: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out: \(self.what)" }
-  }
-}
-
-/// Runs `body`, failing with a ``Executables/TimeoutError`` naming `what` if it takes longer than `timeout`.
-func withTimeout<T: Sendable>(
-  _ timeout: Duration,
-  _ what: String,
-  onTimeout: @escaping @Sendable () -> Void = {},
-  _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-  try await withThrowingTaskGroup(of: T?.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      try await Task.sleep(for: timeout)
-      return nil
-    }
-    defer { group.cancelAll() }
-    guard let first = try await group.next(), let value = first else {
-      onTimeout()
-      throw Executables.TimeoutError(what: what)
-    }
-    return value
-  }
 }

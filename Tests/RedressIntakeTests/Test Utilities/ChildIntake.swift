@@ -1,6 +1,7 @@
 import Foundation
 import RedressPKI
 import RedressService
+import RedressTestSupport
 import Synchronization
 
 #if canImport(Glibc)

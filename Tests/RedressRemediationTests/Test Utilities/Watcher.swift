@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import RedressSchemas
+import RedressTestSupport
 
 /// A WatchRemedy call running in the background, its updates readable one at a time with a timeout.
 final class Watcher: Sendable {

@@ -1,4 +1,5 @@
 import Synchronization
+import RedressTestSupport
 
 /// Values appended in order by event loops, and a test waiting for the first that matches.
 ///

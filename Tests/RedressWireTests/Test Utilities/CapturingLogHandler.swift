@@ -1,4 +1,5 @@
 import Logging
+import RedressTestSupport
 
 /// One record a ``CapturingLogHandler`` captured.
 struct CapturedLogRecord: Sendable, CustomStringConvertible {

@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import RedressWire
 import Synchronization
+import RedressTestSupport
 
 /// A Redress wire peer with no protocol logic, for bad-input tests: it sends whatever octets a
 /// test gives it over TLS and hands back what the server sends, decoded with
@@ -407,38 +408,3 @@ extension RawWireClient {
   }
 }
 
-/// A wait that passed its upper bound.
-struct TimedOut: Error, CustomStringConvertible {
-  var what: String
-  var limit: Duration
-
-  var description: String { "timed out after \(self.limit) waiting for \(self.what)" }
-}
-
-/// Runs `body`, failing with ``TimedOut`` if it has not finished within `limit`.
-///
-/// The limit is an upper bound raced against `body` in a task group, never a delay anything
-/// waits out: the timer is an event-loop task, cancelled as soon as `body` finishes.
-func withTimeout<T: Sendable>(
-  _ limit: Duration,
-  _ what: String,
-  _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-  try await withThrowingTaskGroup(of: T?.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(limit)) {}
-      try await withTaskCancellationHandler {
-        try await timer.futureResult.get()
-      } onCancel: {
-        timer.cancel()
-      }
-      return nil
-    }
-    defer { group.cancelAll() }
-    guard let value = try await group.next()! else {
-      throw TimedOut(what: what, limit: limit)
-    }
-    return value
-  }
-}

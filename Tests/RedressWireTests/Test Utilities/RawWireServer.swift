@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import RedressWire
 import Synchronization
+import RedressTestSupport
 
 /// A Redress wire server with no gRPC behind it, for client lifecycle tests: it completes the
 /// preface and `SETTINGS` handshake over TLS (the test PKI's server leaf, ALPN `redress/1`), then

@@ -1,4 +1,5 @@
 import Synchronization
+import RedressTestSupport
 
 /// Counts a server handler's message writes as they start and as they complete, and lets a test
 /// wait, without sleeping or polling, until the counts satisfy a condition.
