@@ -36,7 +36,8 @@ struct ConfigurationTests {
     #expect(config.limits.maxPageSize == 500)
     #expect(config.triage.reviewAboveMinor["USD"] == 50_000)
     #expect(config.outbox.remediation == nil)
-    #expect(config.outbox.backoff == .defaults)
+    #expect(config.outbox.backoff == IntakeConfig.Outbox.defaults.backoff)
+    #expect(config.outbox.backoff == .init(initial: .milliseconds(500), maximum: .seconds(60), multiplier: 2, jitter: 0.2))
   }
 
   @Test("intake's own keys set the configuration")

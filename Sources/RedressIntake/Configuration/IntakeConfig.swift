@@ -123,30 +123,9 @@ public struct IntakeConfig: Sendable {
       }
     }
 
-    /// Capped exponential backoff with jitter between delivery attempts of one incident.
-    public struct Backoff: Sendable, Hashable {
-      /// Delay after the first failure.
-      public var initial: Duration
-      /// Longest delay.
-      public var maximum: Duration
-      /// Each delay is the previous one times this.
-      public var multiplier: Double
-      /// Each delay is moved at random by up to this fraction (0...1), so retries do not come in step.
-      public var jitter: Double
-
-      /// A backoff policy.
-      public init(initial: Duration, maximum: Duration, multiplier: Double, jitter: Double) {
-        self.initial = initial
-        self.maximum = maximum
-        self.multiplier = multiplier
-        self.jitter = jitter
-      }
-
-      /// 500 ms, doubling, capped at 60 s, ±20 % jitter.
-      public static var defaults: Self {
-        Self(initial: .milliseconds(500), maximum: .seconds(60), multiplier: 2, jitter: 0.2)
-      }
-    }
+    /// Capped exponential backoff with jitter between delivery attempts of one incident: the wire client's own
+    /// policy type, so the outbox and its connection back off the same way.
+    public typealias Backoff = WireClientTransport.Backoff
 
     /// Remediation's address; `nil` keeps incidents `awaiting_remediation` (nothing is delivered).
     public var remediation: Remediation?
@@ -167,7 +146,13 @@ public struct IntakeConfig: Sendable {
 
     /// No remediation address, default backoff, 100 incidents per round, 10 s per call.
     public static var defaults: Self {
-      Self(remediation: nil, backoff: .defaults, batchSize: 100, callTimeout: .seconds(10))
+      Self(
+        remediation: nil,
+        // 500 ms, doubling, capped at 60 s, ±20 % jitter.
+        backoff: Backoff(initial: .milliseconds(500), maximum: .seconds(60), multiplier: 2, jitter: 0.2),
+        batchSize: 100,
+        callTimeout: .seconds(10)
+      )
     }
   }
 

@@ -41,12 +41,7 @@ public final class RemediationOutbox: Service, Sendable {
     }
     var transportConfig = WireClientTransport.Config.defaults(security: remediation.security)
     // Reconnect as eagerly as the outbox retries, so recovery is not held back by a longer connection backoff.
-    transportConfig.backoff = WireClientTransport.Backoff(
-      initial: self.config.backoff.initial,
-      maximum: self.config.backoff.maximum,
-      multiplier: self.config.backoff.multiplier,
-      jitter: self.config.backoff.jitter
-    )
+    transportConfig.backoff = self.config.backoff
     let transport = try WireClientTransport(
       host: remediation.host,
       port: remediation.port,
@@ -147,19 +142,5 @@ public final class RemediationOutbox: Service, Sendable {
         return .unreachable(rpcError)
       }
     }
-  }
-}
-
-extension IntakeConfig.Outbox.Backoff {
-  /// The delay before attempt `attempt + 1`: `initial × multiplier^(attempt-1)`, capped at `maximum`, then moved
-  /// at random by up to ±`jitter`.
-  public func delay(attempt: Int) -> Duration {
-    let initial = IncidentValidator.seconds(self.initial)
-    let maximum = IncidentValidator.seconds(self.maximum)
-    let exponent = Double(max(attempt - 1, 0))
-    let base = min(initial * pow(max(self.multiplier, 1), min(exponent, 64)), maximum)
-    let jitter = min(max(self.jitter, 0), 1)
-    let factor = 1 + Double.random(in: -jitter...jitter)
-    return .milliseconds(Int64((base * factor * 1000).rounded()))
   }
 }

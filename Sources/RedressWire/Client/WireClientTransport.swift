@@ -73,11 +73,14 @@ public final class WireClientTransport: ClientTransport, Sendable {
       Self(initial: .seconds(1), maximum: .seconds(120), multiplier: 1.6, jitter: 0.2)
     }
 
-    func delay(attempt: Int) -> Duration {
-      let base = self.initial * pow(self.multiplier, Double(max(attempt - 1, 0)))
+    /// The delay before attempt `attempt + 1`: `initial × multiplier^(attempt-1)`, capped at `maximum`, then
+    /// moved at random by up to ±`jitter`. Out-of-range settings are clamped (multiplier ≥ 1, jitter 0...1).
+    public func delay(attempt: Int) -> Duration {
+      let exponent = min(Double(max(attempt - 1, 0)), 64)
+      let base = self.initial * pow(max(self.multiplier, 1), exponent)
       let capped = min(base, self.maximum)
-      let factor = 1 + Double.random(in: -self.jitter...self.jitter)
-      return capped * factor
+      let jitter = min(max(self.jitter, 0), 1)
+      return capped * (1 + Double.random(in: -jitter...jitter))
     }
   }
 
