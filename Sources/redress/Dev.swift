@@ -143,7 +143,7 @@ struct Dev: AsyncParsableCommand {
       let usesDefaultProfile = profileFile.standardizedFileURL.path
         == URL(fileURLWithPath: Profile.defaultPath).standardizedFileURL.path
       let profileFlag = usesDefaultProfile ? "" : " --profile \(profileFile.path)"
-      Output.emit(
+      Output.emitText(
         """
         Redress is running (data in \(data.path)):
           intake       127.0.0.1:\(intakePort)

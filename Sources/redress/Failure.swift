@@ -34,7 +34,7 @@ enum Failure {
       if let retryAfter = error.metadata[stringValues: "retry-after-ms"].first(where: { _ in true }) {
         lines.append("  retry after \(retryAfter) ms")
       }
-      FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+      Output.error(lines)
       throw ExitCode(Self.exitCode(for: error.code))
     }
   }

@@ -48,7 +48,7 @@ struct Health: AsyncParsableCommand {
         throw ExitCode.failure
       }
     } catch let error as RPCError {
-      FileHandle.standardError.write(Data("not healthy: \(error.message) (\(error.code))\n".utf8))
+      Output.error(["not healthy: \(error.message) (\(error.code))"])
       throw ExitCode.failure
     }
   }

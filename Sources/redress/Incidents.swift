@@ -76,7 +76,8 @@ struct Incidents: AsyncParsableCommand {
           }
         )
         if let next = page.nextPageToken {
-          Output.emit("\nmore: --page-token \(next)")
+          Output.emit("")
+          Output.emit("more: --page-token \(next)")
         }
       }
     }

@@ -1,13 +1,71 @@
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import RedressClient
 import RedressSchemas
 import SwiftProtobuf
 
 /// Human tables and `--json` output.
 enum Output {
-  /// Writes a line to stdout unbuffered, so `watch` output reaches a pipe as it happens.
+  /// Writes a line to stdout unbuffered, so `watch` output reaches a pipe as it happens. Control and
+  /// bidi-override characters in it are escaped (``terminalSafe(_:)``): text from the services is never
+  /// interpreted by the terminal.
   static func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    Self.write(Self.terminalSafe(line) + "\n", to: STDOUT_FILENO)
+  }
+
+  /// Writes text the CLI composed itself, several lines at once; each line is still ``terminalSafe(_:)``.
+  static func emitText(_ text: String) {
+    Self.write(text.split(separator: "\n", omittingEmptySubsequences: false).map { Self.terminalSafe(String($0)) }.joined(separator: "\n") + "\n", to: STDOUT_FILENO)
+  }
+
+  /// Writes lines to stderr, each made ``terminalSafe(_:)``.
+  static func error(_ lines: [String]) {
+    Self.write(lines.map(Self.terminalSafe).joined(separator: "\n") + "\n", to: STDERR_FILENO)
+  }
+
+  /// Writes all of `text`, retrying short writes. A reader that went away (`redress … | head -1`) ends the
+  /// process quietly with status 0, as Unix filters do; `FileHandle.write` would trap on EPIPE instead.
+  private static func write(_ text: String, to descriptor: Int32) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+      let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+      if written >= 0 {
+        bytes = bytes.dropFirst(written)
+      } else if errno == EINTR || errno == EAGAIN {
+        continue
+      } else {
+        // EPIPE (the reader closed) or any other failure of the output: nothing more can be said.
+        exit(0)
+      }
+    }
+  }
+
+  /// `text` with every C0/C1 control character, DEL, and Unicode bidi control (overrides, embeddings,
+  /// isolates, marks) replaced by a visible `\u{…}` escape, so ESC/OSC sequences, carriage returns and
+  /// line breaks stored by a client cannot move the cursor, forge lines or write the clipboard.
+  static func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: Self.isUnsafe) else { return text }
+    var result = ""
+    result.reserveCapacity(text.utf8.count + 16)
+    for scalar in text.unicodeScalars {
+      if Self.isUnsafe(scalar) {
+        result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+      } else {
+        result.unicodeScalars.append(scalar)
+      }
+    }
+    return result
+  }
+
+  private static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x00...0x1F, 0x7F...0x9F: true
+    case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+    default: false
+    }
   }
 
   /// Prints rows as columns aligned under their headers.

@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `redress`: report mistakes, follow and move remedies, and run a local stack.
 @main
 struct Redress: AsyncParsableCommand {
@@ -41,4 +45,12 @@ struct Redress: AsyncParsableCommand {
       Health.self,
     ]
   )
+
+  /// A closed pipe is an error `write` reports (EPIPE), which ``Output`` answers by exiting quietly, rather
+  /// than a signal that kills the process only on the commands that never touched a socket (NIO ignores
+  /// SIGPIPE, so its commands would otherwise behave differently from the rest).
+  static func main() async {
+    signal(SIGPIPE, SIG_IGN)
+    await Self.main(nil)
+  }
 }

@@ -72,7 +72,8 @@ struct Remedies: AsyncParsableCommand {
           }
         )
         if let next = page.nextPageToken {
-          Output.emit("\nmore: --page-token \(next)")
+          Output.emit("")
+          Output.emit("more: --page-token \(next)")
         }
       }
     }
@@ -151,7 +152,8 @@ struct Remedies: AsyncParsableCommand {
       ("compensation", Remedies.ledgerSummary(remedy.compensation)),
       ("goodwill", Remedies.ledgerSummary(remedy.goodwill)),
     ])
-    Output.emit("\nSTAGES")
+    Output.emit("")
+    Output.emit("STAGES")
     Output.table(
       ["STAGE", "STATE", "BY", "DUE", "NOTES"],
       remedy.stages.map {
@@ -162,7 +164,8 @@ struct Remedies: AsyncParsableCommand {
       }
     )
     if !remedy.offers.isEmpty {
-      Output.emit("\nOFFERS")
+      Output.emit("")
+      Output.emit("OFFERS")
       Output.table(
         ["ROUND", "FIX", "ANSWER", "REASON"],
         remedy.offers.map {
@@ -171,7 +174,8 @@ struct Remedies: AsyncParsableCommand {
       )
     }
     if !remedy.timeline.isEmpty {
-      Output.emit("\nTIMELINE")
+      Output.emit("")
+      Output.emit("TIMELINE")
       Output.table(
         ["V", "AT", "BY", "ACTION", "SUMMARY"],
         remedy.timeline.map { ["\($0.version)", Output.date($0.at), $0.actor, $0.action, $0.summary] }

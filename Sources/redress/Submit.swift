@@ -95,7 +95,7 @@ struct Submit: AsyncParsableCommand {
         } else {
           Output.emit(submission.incident.id)
           if submission.replayed {
-            FileHandle.standardError.write(Data("note: already submitted with this idempotency key; same incident\n".utf8))
+            Output.error(["note: already submitted with this idempotency key; same incident"])
           }
         }
       }

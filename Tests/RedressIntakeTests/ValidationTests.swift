@@ -50,6 +50,12 @@ struct ValidationTests {
       ("report.demand.text", { r in r.demand.text = String(repeating: "x", count: 4 * 1024 + 1) }),
       ("report.demand.amount.currency", { r in r.demand.amount.currency = "DOLLARS" }),
       ("report.demand.amount.amount_minor", { r in r.demand.amount.amountMinor = 0 }),
+      // Issue 11, finding 1: only real ISO 4217 currencies, and amounts bounded at 10^13 minor units.
+      ("report.demand.amount.currency", { r in r.demand.amount.currency = "XXX" }),
+      ("report.demand.amount.currency", { r in r.demand.amount.currency = "ABC" }),
+      ("report.demand.amount.amount_minor", { r in r.demand.amount.amountMinor = 92_000_000_000_000_000 }),
+      ("report.demand.amount.amount_minor", { r in r.demand.amount.amountMinor = 10_000_000_000_001 }),
+      ("report.customer.yearly_value.amount_minor", { r in r.customer.yearlyValue = .with { $0.currency = "EUR"; $0.amountMinor = .max } }),
       ("report.occurred_at", { r in r.clearOccurredAt() }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 1_800_000_000 + 301) }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 0) }),
@@ -66,6 +72,12 @@ struct ValidationTests {
   )
   func rule(field: String, breakRule: @Sendable (inout Redress_V1_IncidentReport) -> Void) {
     #expect(self.fields(breakRule) == [field])
+  }
+
+  @Test("the largest amount, 10^13 minor units, and any currency in use are accepted")
+  func amountBound() {
+    #expect(self.fields { $0.demand.amount.amountMinor = 10_000_000_000_000 }.isEmpty)
+    #expect(self.fields { $0.demand.amount.currency = "JPY"; $0.customer.yearlyValue.currency = "KWD" }.isEmpty)
   }
 
   @Test("an occurred_at within five minutes ahead is accepted (clock skew)")

@@ -165,6 +165,46 @@ struct PlaybookRuleTests {
     }
   }
 
+  @Test("amounts near Int64.max are refused naming the field, and the service keeps answering (issue 11, finding 1)")
+  func hugeAmountsRefused() async throws {
+    try await RemediationHarness.run { harness in
+      var walk = try await Walk.open(harness)
+      try await walk.toPropose()
+      // Two terms of Int64.max used to trap summing the offer, killing the process and every watch.
+      let offer = await expectError(.invalidArgument, containing: "at most 10000000000000 minor units") {
+        try await walk.olivia.act(walk.remedy, Do.offer(compensation: [.max, .max]))
+      }
+      #expect(
+        Self.fields(offer) == ["offer.compensation[0].amount.amount_minor", "offer.compensation[1].amount.amount_minor"]
+      )
+      try await walk.act(Do.offer(compensation: [40_000]))
+      try await walk.act(Do.respond(1, .accepted))
+      try await walk.act(Do.compensate(9_000, key: "a"))
+      // An amount near Int64.max after an earlier item used to overflow the committed total.
+      let compensate = await expectError(.invalidArgument) {
+        try await walk.olivia.act(walk.remedy, Do.compensate(.max - 1, key: "b"))
+      }
+      #expect(Self.fields(compensate) == ["compensate.amount.amount_minor"])
+      try await walk.act(Do.compensate(9_000, key: "c"))
+      try await walk.act(Do.compensate(9_000, key: "d"))
+      try await walk.act(Do.compensate(9_000, key: "e"))
+      try await walk.act(Do.compensate(4_000, key: "f"))
+      try await walk.fixEverything()
+      let goodwill = await expectError(.invalidArgument) {
+        try await walk.olivia.act(walk.remedy, Do.goodwill(.max))
+      }
+      #expect(Self.fields(goodwill) == ["goodwill.gesture.value.amount_minor"])
+      try await walk.act(Do.goodwill(10_000))
+      #expect(walk.remedy.goodwill.issued.amountMinor == 10_000)
+      #expect(walk.remedy.compensation.issued.amountMinor == 40_000)
+    }
+  }
+
+  static func fields(_ error: RPCError?) -> [String] {
+    let status = try? error?.unpackGoogleRPCStatus()
+    return status?.details.compactMap { $0.badRequest }.flatMap(\.violations).map(\.field) ?? []
+  }
+
   @Test("issuing compensation is idempotent by key; a key reused for different terms is refused")
   func idempotentIssuing() async throws {
     try await RemediationHarness.run { harness in

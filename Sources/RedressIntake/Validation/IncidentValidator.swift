@@ -65,7 +65,7 @@ public struct IncidentValidator: Sendable {
         violations.add("report.customer.tier", "\(value) is not an account tier (1-4)")
       }
       if customer.hasYearlyValue {
-        Self.checkMoney(customer.yearlyValue, field: "report.customer.yearly_value", allowZero: true, into: &violations)
+        violations.checkMoney(customer.yearlyValue, "report.customer.yearly_value", .nonNegative)
       }
     }
 
@@ -103,7 +103,7 @@ public struct IncidentValidator: Sendable {
         )
       }
       if report.demand.hasAmount {
-        Self.checkMoney(report.demand.amount, field: "report.demand.amount", allowZero: false, into: &violations)
+        violations.checkMoney(report.demand.amount, "report.demand.amount", .positive)
       }
     }
 
@@ -189,24 +189,6 @@ public struct IncidentValidator: Sendable {
       violations.add(field, "is \(text.count) characters; at most \(maxCharacters)")
     } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
       violations.add(field, "must not contain control characters (line breaks, tabs, ...)")
-    }
-  }
-
-  private static func checkMoney(
-    _ money: Redress_V1_Money,
-    field: String,
-    allowZero: Bool,
-    into violations: inout FieldViolations
-  ) {
-    let currency = money.currency
-    if currency.unicodeScalars.count != 3 || !currency.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }) {
-      violations.add("\(field).currency", "must be an ISO 4217 code of 3 upper-case letters, like USD")
-    }
-    if money.amountMinor < 0 || (!allowZero && money.amountMinor == 0) {
-      violations.add(
-        "\(field).amount_minor",
-        allowZero ? "must not be negative" : "must be positive (in the currency's minor unit, e.g. cents)"
-      )
     }
   }
 

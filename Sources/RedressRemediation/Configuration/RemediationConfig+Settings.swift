@@ -1,4 +1,5 @@
 public import RedressService
+import RedressSchemas
 
 extension RemediationConfig {
   /// The configuration keys of the remediation service (flags, `REDRESS_REMEDIATION_<KEY>`, or the JSON
@@ -27,8 +28,8 @@ extension RemediationConfig {
     var config = RemediationConfig.defaults
     var policy = config.policy
     if let currency = try reader.string(Keys.defaultCurrency) {
-      guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
-        throw ServiceSettings.SettingsError("\(Keys.defaultCurrency) must be an ISO 4217 code like USD")
+      guard Redress_V1_Money.isCurrencyCode(currency) else {
+        throw ServiceSettings.SettingsError("\(Keys.defaultCurrency) must be the ISO 4217 code of a currency in use, like USD")
       }
       policy.defaultCurrency = currency
     }
@@ -74,7 +75,9 @@ extension RemediationConfig {
 
   private static func amount(_ reader: SettingsReader, _ key: String) throws -> Int64? {
     guard let value = try reader.int(key) else { return nil }
-    guard value >= 0 else { throw ServiceSettings.SettingsError("\(key) must be ≥ 0 (minor units, e.g. cents)") }
+    guard value >= 0, Int64(value) <= Redress_V1_Money.maxAmountMinor else {
+      throw ServiceSettings.SettingsError("\(key) must be 0 to \(Redress_V1_Money.maxAmountMinor) (minor units, e.g. cents)")
+    }
     return Int64(value)
   }
 

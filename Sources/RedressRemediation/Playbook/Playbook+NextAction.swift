@@ -50,8 +50,7 @@ extension Playbook {
       if let item = waiting.first {
         return "An approver other than \(item.requestedBy) must approve compensation \(item.id) (\(item.amount.text))."
       }
-      let owed = remedy.offers.filter { $0.answer == .accepted }.flatMap(\.compensation)
-        .reduce(Int64(0)) { $0 + $1.amount.amountMinor }
+      let owed = Self.compensationOwed(remedy)
       let issued = remedy.compensation.issued
       return "Issue the compensation the client accepted: \(issued.text) of \(Redress_V1_Money(currency: issued.currency, minor: owed).text) issued."
     case .fix:
@@ -77,6 +76,13 @@ extension Playbook {
     let start = remedy.offers.first(where: { $0.round == remedy.negotiationStartRound })?.proposedAt.date
     guard let start else { return false }
     return remedy.escalations.contains { $0.kind == "negotiation-rounds" && $0.at.date >= start }
+  }
+
+  /// Compensation owed: the sum of every accepted offer's compensation terms (saturating: each term is
+  /// bounded when offered, so only a corrupt stored remedy could reach the bound).
+  static func compensationOwed(_ remedy: Redress_V1_Remedy) -> Int64 {
+    let terms = remedy.offers.lazy.filter { $0.answer == .accepted }.flatMap(\.compensation).map(\.amount.amountMinor)
+    return Redress_V1_Money.sum(terms) ?? .max
   }
 }
 

@@ -25,14 +25,7 @@ extension Transition {
     if request.extent.clientsAffected < 0 { violations.add("investigate.extent.clients_affected", "must not be negative") }
     if request.extent.ordersAffected < 0 { violations.add("investigate.extent.orders_affected", "must not be negative") }
     if request.extent.hasCostEstimate {
-      if request.extent.costEstimate.amountMinor < 0 {
-        violations.add("investigate.extent.cost_estimate.amount_minor", "must not be negative")
-      }
-      if request.extent.costEstimate.currency.utf8.count != 3
-        || !request.extent.costEstimate.currency.utf8.allSatisfy({ (65...90).contains($0) })
-      {
-        violations.add("investigate.extent.cost_estimate.currency", "must be an ISO 4217 code like USD")
-      }
+      violations.checkMoney(request.extent.costEstimate, "investigate.extent.cost_estimate", .nonNegative)
     }
     if !request.fingerprint.isEmpty && !Self.isFingerprint(request.fingerprint) {
       violations.add("investigate.fingerprint", "must be 1-128 characters of [a-z0-9._:-]")
@@ -142,13 +135,17 @@ extension Transition {
     for (index, term) in request.compensation.enumerated() {
       let field = "offer.compensation[\(index)]"
       if !Self.compensationKinds.contains(term.kind) { violations.add("\(field).kind", "is required: invoice credit, refund, expedited shipping or fee waiver") }
-      self.requireCurrency(term.amount, "\(field).amount.currency", into: &violations)
-      if term.amount.amountMinor <= 0 { violations.add("\(field).amount.amount_minor", "must be positive") }
+      violations.checkMoney(term.amount, "\(field).amount", .positive, currency: self.currency)
       Self.check(term.description_p, "\(field).description", required: false, max: 1000, into: &violations)
     }
     if !violations.isEmpty { throw .invalid(violations) }
-    let offered = request.compensation.reduce(Int64(0)) { $0 + $1.amount.amountMinor }
+    // Each term is at most Money.maxAmountMinor and there are at most 20: the sum cannot overflow, but it
+    // is checked all the same (nothing from a request is summed unchecked).
+    guard let offered = Redress_V1_Money.sum(request.compensation.lazy.map(\.amount.amountMinor)) else {
+      throw .invalid("offer.compensation", "the amounts add up to more than can be represented")
+    }
     let budget = self.remedy.compensation.budget
+    // Both are non-negative (the budget is validated configuration, committed a checked sum): no overflow.
     let remaining = budget.amountMinor - self.remedy.compensation.committed.amountMinor
     if offered > remaining {
       throw .rule(
@@ -199,8 +196,7 @@ extension Transition {
     case .accepted:
       self.mark(.propose, .done)
       var summary = "The client accepted the round \(open.round) offer."
-      let offered = open.compensation.reduce(Int64(0)) { $0 + $1.amount.amountMinor }
-      if offered == 0 {
+      if open.compensation.allSatisfy({ $0.amount.amountMinor == 0 }) {
         self.mark(.compensate, .skipped, skipReason: "The accepted offer has no compensation.")
         self.activate(.fix)
       } else {
@@ -237,15 +233,17 @@ extension Transition {
     if !Self.compensationKinds.contains(request.kind) {
       violations.add("compensate.kind", "is required: invoice credit, refund, expedited shipping or fee waiver")
     }
-    self.requireCurrency(request.amount, "compensate.amount.currency", into: &violations)
-    if request.amount.amountMinor <= 0 { violations.add("compensate.amount.amount_minor", "must be positive") }
+    violations.checkMoney(request.amount, "compensate.amount", .positive, currency: self.currency)
     Self.check(request.description_p, "compensate.description", required: false, max: 1000, into: &violations)
     Self.check(request.idempotencyKey, "compensate.idempotency_key", max: 128, into: &violations)
     if !violations.isEmpty { throw .invalid(violations) }
     let ledger = self.remedy.compensation
-    let after = ledger.committed.amountMinor + request.amount.amountMinor
-    if after > ledger.budget.amountMinor {
-      let left = Redress_V1_Money(currency: ledger.budget.currency, minor: ledger.budget.amountMinor - ledger.committed.amountMinor)
+    let (after, overflow) = ledger.committed.amountMinor.addingReportingOverflow(request.amount.amountMinor)
+    if overflow || after > ledger.budget.amountMinor {
+      let left = Redress_V1_Money(
+        currency: ledger.budget.currency,
+        minor: max(0, ledger.budget.amountMinor - ledger.committed.amountMinor)
+      )
       throw .rule(
         "Requesting \(request.amount.text) would exceed the compensation budget of \(ledger.budget.text): "
           + "at most \(left.text) more can be committed. Request less, or escalate."
@@ -385,12 +383,12 @@ extension Transition {
     case .gesture(let gesture):
       var violations = FieldViolations()
       Self.check(gesture.description_p, "goodwill.gesture.description", max: 1000, into: &violations)
-      self.requireCurrency(gesture.value, "goodwill.gesture.value.currency", into: &violations)
-      if gesture.value.amountMinor < 0 { violations.add("goodwill.gesture.value.amount_minor", "must not be negative") }
+      violations.checkMoney(gesture.value, "goodwill.gesture.value", .nonNegative, currency: self.currency)
       Self.check(gesture.idempotencyKey, "goodwill.gesture.idempotency_key", max: 128, into: &violations)
       if !violations.isEmpty { throw .invalid(violations) }
       let ledger = self.remedy.goodwill
-      if ledger.committed.amountMinor + gesture.value.amountMinor > ledger.budget.amountMinor {
+      let (after, overflow) = ledger.committed.amountMinor.addingReportingOverflow(gesture.value.amountMinor)
+      if overflow || after > ledger.budget.amountMinor {
         throw .rule(
           "A goodwill gesture worth \(gesture.value.text) exceeds the goodwill budget of \(ledger.budget.text): choose a smaller gesture, or skip goodwill with a reason."
         )

@@ -103,12 +103,8 @@ struct Transition {
     }
   }
 
-  func requireCurrency(_ money: Redress_V1_Money, _ field: String, into violations: inout FieldViolations) {
-    let currency = self.remedy.compensation.budget.currency
-    if money.currency != currency {
-      violations.add(field, "must be in the remedy's currency \(currency) (got '\(money.currency)')")
-    }
-  }
+  /// The remedy's currency: every amount in its actions must be in it.
+  var currency: String { self.remedy.compensation.budget.currency }
 
   static func check(_ text: String, _ field: String, required: Bool = true, max: Int = maxText, into violations: inout FieldViolations) {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -168,16 +164,17 @@ struct Transition {
 
   static func totals(_ ledger: inout Redress_V1_Ledger) {
     let currency = ledger.budget.currency
-    let committed = ledger.items.reduce(Int64(0)) { $0 + $1.amount.amountMinor }
-    let issued = ledger.items.filter { $0.state == .issued }.reduce(Int64(0)) { $0 + $1.amount.amountMinor }
+    // Items were checked against the budget as they were added, so these sums fit; saturate rather than
+    // trap should a stored remedy say otherwise.
+    let committed = Redress_V1_Money.sum(ledger.items.lazy.map(\.amount.amountMinor)) ?? .max
+    let issued = Redress_V1_Money.sum(ledger.items.lazy.filter { $0.state == .issued }.map(\.amount.amountMinor)) ?? .max
     ledger.committed = .init(currency: currency, minor: committed)
     ledger.issued = .init(currency: currency, minor: issued)
   }
 
   /// Compensation owed: the sum of every accepted offer's compensation terms.
   var compensationOwed: Int64 {
-    self.remedy.offers.filter { $0.answer == .accepted }
-      .flatMap(\.compensation).reduce(Int64(0)) { $0 + $1.amount.amountMinor }
+    Playbook.compensationOwed(self.remedy)
   }
 
   /// Completes the compensate stage once what was offered is issued and nothing awaits approval.

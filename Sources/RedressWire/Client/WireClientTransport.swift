@@ -34,11 +34,13 @@ public final class WireClientTransport: ClientTransport, Sendable {
     /// Per-method configuration (timeouts, retry and hedging policies).
     public var serviceConfig: ServiceConfig
 
-    /// The defaults: ``ConnectionConfig/defaults`` with a 30-minute idle timeout, a 20 s
-    /// connect timeout, ``Backoff/defaults``, and an empty service config.
+    /// The defaults: ``ConnectionConfig/defaults`` with a 30-minute idle timeout, 64 MiB of buffered
+    /// responses (one connection carries all of a process's calls), a 20 s connect timeout,
+    /// ``Backoff/defaults``, and an empty service config.
     public static func defaults(security: ClientSecurity) -> Self {
       var connection = ConnectionConfig.defaults
       connection.idleTimeout = .seconds(30 * 60)
+      connection.maxBufferedInboundBytes = 64 * 1024 * 1024
       return Self(
         security: security,
         connection: connection,

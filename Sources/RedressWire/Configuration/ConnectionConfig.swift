@@ -34,6 +34,16 @@ public struct ConnectionConfig: Sendable, Hashable {
   public var pingRateLimit: RateLimit
   /// Message compression (`grpc-encoding`, docs/PROTOCOL.md §7.7).
   public var compression: Compression
+  /// The most octets this side holds received but not yet read, over all the connection's streams:
+  /// fragments of messages still arriving plus whole messages queued for a reader. A `MESSAGE` that would
+  /// pass it fails its RPC with `resourceExhausted` and is discarded; nothing is buffered past it. On a
+  /// server the transport's ``WireServerTransport/Limits/maxBufferedInboundBytes`` bounds the sum over
+  /// connections too.
+  public var maxBufferedInboundBytes: Int
+  /// Servers only: the time a stream has from its `HEADERS` to the end of its first message (or its
+  /// `END_STREAM`). A request that has not arrived by then fails with `deadlineExceeded`, so a stalled
+  /// client cannot hold a stream, its buffers and its connection open; `nil` waits forever.
+  public var requestTimeout: Duration?
 
   /// Which compressed messages this side accepts, and how a server compresses its responses.
   public struct Compression: Sendable, Hashable {
@@ -87,7 +97,7 @@ public struct ConnectionConfig: Sendable, Hashable {
 
   /// The defaults: 16 KiB frames, 4 MiB messages, 16 KiB metadata, 256 streams, 1 MiB stream and
   /// 4 MiB connection windows, 10 s handshake, 5 min idle, no keepalive, at most 1,000 resets
-  /// and 50 pings per 10 s, gzip and deflate accepted.
+  /// and 50 pings per 10 s, gzip and deflate accepted, 8 MiB buffered inbound, 30 s for a request to arrive.
   public static var defaults: Self {
     Self(
       maxFrameSize: 16_384,
@@ -101,7 +111,9 @@ public struct ConnectionConfig: Sendable, Hashable {
       keepalive: nil,
       resetRateLimit: RateLimit(maxEvents: 1000, per: .seconds(10)),
       pingRateLimit: RateLimit(maxEvents: 50, per: .seconds(10)),
-      compression: .defaults
+      compression: .defaults,
+      maxBufferedInboundBytes: 8 * 1024 * 1024,
+      requestTimeout: .seconds(30)
     )
   }
 

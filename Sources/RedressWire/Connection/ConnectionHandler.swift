@@ -80,11 +80,14 @@ final class ConnectionHandler: ChannelInboundHandler {
   private var keepaliveData: UInt64 = 0
   private var resetLimiter: RateLimiter
   private var pingLimiter: RateLimiter
+  /// Octets received and not yet read on this connection, drawing on the server's budget too.
+  let inboundBudget: InboundBudget
 
-  init(role: Role, config: ConnectionConfig, logger: Logger) {
+  init(role: Role, config: ConnectionConfig, logger: Logger, serverBudget: InboundBudget? = nil) {
     self.role = role
     self.config = config
     self.logger = logger
+    self.inboundBudget = InboundBudget(connectionLimit: config.maxBufferedInboundBytes, server: serverBudget)
     self.localSettings = config.localSettings
     self.parser = FrameParser(
       expectingPreface: true,
@@ -427,7 +430,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     let key = UInt64(id)
-    let queue = InboundQueue<RPCRequestPart<WireBytes>>(onConsume: self.makeCreditCallback(key: key))
+    let queue = InboundQueue<RPCRequestPart<WireBytes>>(onConsume: self.makeCreditCallback(key: key), budget: self.inboundBudget)
     let slot = CancellationSlot()
     let stream = StreamRecord(
       key: key,
@@ -446,6 +449,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     if endStream {
       stream.remoteClosed = true
       queue.finish()
+    } else if let timeout = self.config.requestTimeout {
+      stream.requestTimer = self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [self] in
+        self.requestTimedOut(stream, after: timeout)
+      }
     }
     onStream(
       ServerStreamStart(
@@ -509,6 +516,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     let endMessage = flags.contains(.endMessage)
     let endStream = flags.contains(.endStream)
+    if endMessage || endStream { self.requestArrived(stream) }
     if stream.discardingInbound {
       self.creditStream(stream, length)
     } else if stream.partialBytes + length > self.config.maxMessageSize {
@@ -518,7 +526,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         "Message exceeds the maximum message size of \(self.config.maxMessageSize) bytes; send smaller messages or raise maxMessageSize."
       )
       if !self.isServer { return }
+    } else if let refusal = self.inboundBudget.reserve(length) {
+      // Never buffered past the budget: this message fails its RPC and the rest of it is discarded.
+      self.messageTooLarge(stream, uncredited: length + stream.partialBytes - stream.partialCredited, refusal.message)
+      if !self.isServer { return }
     } else if endMessage {
+      stream.reservedBytes += length
       var message: ByteBuffer
       if var partial = stream.partial {
         var fragment = fragment
@@ -543,17 +556,28 @@ final class ConnectionHandler: ChannelInboundHandler {
         } catch .corrupt {
           throw WireError(.internalError, "message on stream \(id) is not valid \(MessageCompression.name(of: encoding) ?? "") data", stream: id)
         }
+        // The budget counts what is held: the inflated message, not the frames it came in.
+        if let refusal = self.inboundBudget.reserve(message.readableBytes - stream.reservedBytes) {
+          self.messageTooLarge(stream, uncredited: uncredited, refusal.message)
+          if !self.isServer { return }
+          return try self.finishMessageFrame(stream, id: id, endStream: endStream)
+        }
+        stream.reservedBytes = max(stream.reservedBytes, message.readableBytes)
       }
       stream.partial = nil
       stream.partialBytes = 0
       stream.partialCredited = 0
       stream.unreadMessages += 1
+      // The reservation moves to the queue, which releases it when the message is read or dropped.
+      let bytes = stream.reservedBytes
+      stream.reservedBytes = 0
       switch stream.inbound {
-      case .server(let queue, _): queue.yield(.message(WireBytes(message)), credit: uncredited)
-      case .client(let queue): queue.yield(.message(WireBytes(message)), credit: uncredited)
+      case .server(let queue, _): queue.yield(.message(WireBytes(message)), credit: uncredited, bytes: bytes)
+      case .client(let queue): queue.yield(.message(WireBytes(message)), credit: uncredited, bytes: bytes)
       }
       message = ByteBuffer()
     } else if length > 0 || !endStream {
+      stream.reservedBytes += length
       if stream.partial == nil {
         var buffer = self.context.channel.allocator.buffer(capacity: min(self.config.maxMessageSize, max(length * 4, 1024)))
         var fragment = fragment
@@ -576,7 +600,7 @@ final class ConnectionHandler: ChannelInboundHandler {
   /// The stream's reader fails with `resourceExhausted`; the rest of the message is discarded.
   private func messageTooLarge(_ stream: StreamRecord, uncredited: Int, _ message: String) {
     stream.discardingInbound = true
-    stream.partial = nil
+    self.dropPartial(stream)
     self.creditStream(stream, uncredited)
     stream.partialBytes = 0
     stream.partialCredited = 0
@@ -589,6 +613,39 @@ final class ConnectionHandler: ChannelInboundHandler {
       stream.failInbound(error)
       self.resetStream(stream, code: .cancel)
     }
+  }
+
+  /// Forgets the message being assembled on `stream`, giving its octets back to the budget.
+  private func dropPartial(_ stream: StreamRecord) {
+    stream.partial = nil
+    self.inboundBudget.release(stream.reservedBytes)
+    stream.reservedBytes = 0
+  }
+
+  /// The request arrived (its first message ended, or the stream did): the request timer stops.
+  private func requestArrived(_ stream: StreamRecord) {
+    stream.requestTimer?.cancel()
+    stream.requestTimer = nil
+  }
+
+  /// A stream whose request did not arrive in time: its reader fails with `deadlineExceeded` (the handler
+  /// answers with that status) and whatever the peer still sends on it is discarded.
+  private func requestTimedOut(_ stream: StreamRecord, after timeout: Duration) {
+    stream.requestTimer = nil
+    guard self.streams[stream.key] === stream, !stream.remoteClosed, !stream.discardingInbound else { return }
+    self.logger.debug("Request did not arrive in time", metadata: ["stream": "\(stream.id)", "peer": "\(self.remoteAddress)"])
+    stream.discardingInbound = true
+    self.creditStream(stream, stream.partialBytes - stream.partialCredited)
+    self.dropPartial(stream)
+    stream.partialBytes = 0
+    stream.partialCredited = 0
+    let error = RPCError(
+      code: .deadlineExceeded,
+      message: "The request did not arrive within the server's request timeout of \(timeout) "
+        + "(from its HEADERS to the end of its first message); send the request promptly after opening the stream."
+    )
+    if case .server(let queue, _) = stream.inbound { queue.fail(afterQueued: error) }
+    self.flushIfNeeded()
   }
 
   private func finishMessageFrame(_ stream: StreamRecord, id: UInt32, endStream: Bool) throws {
@@ -802,7 +859,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     let key = self.nextKey
     self.nextKey += 1
     let make = { [self] () -> StreamRecord in
-      let queue = InboundQueue<RPCResponsePart<WireBytes>>(onConsume: self.makeCreditCallback(key: key))
+      let queue = InboundQueue<RPCResponsePart<WireBytes>>(onConsume: self.makeCreditCallback(key: key), budget: self.inboundBudget)
       return StreamRecord(
         key: key,
         id: 0,
@@ -898,6 +955,8 @@ final class ConnectionHandler: ChannelInboundHandler {
   private func removeStream(_ stream: StreamRecord) {
     guard self.streams.removeValue(forKey: stream.key) != nil else { return }
     if stream.id != 0 { self.streamsByID.removeValue(forKey: stream.id) }
+    self.requestArrived(stream)
+    self.dropPartial(stream)
     // Writers still waiting on this stream learn it is gone rather than wait forever.
     stream.failPending(RPCError(code: .cancelled, message: "The stream is closed."))
     // A draining connection admits no waiting stream: receiveGoAway fails them instead.
@@ -1226,6 +1285,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     for stream in self.streams.values {
       stream.failInbound(error)
       stream.failPending(error)
+      self.requestArrived(stream)
+      self.dropPartial(stream)
     }
     self.streams.removeAll()
     self.streamsByID.removeAll()

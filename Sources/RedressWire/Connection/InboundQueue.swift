@@ -14,6 +14,8 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     var part: Part
     /// Flow-control credit to return when read; `nil` for parts that are not messages.
     var credit: Int?
+    /// Octets reserved in the connection's ``InboundBudget`` for this part, released when it is read or dropped.
+    var bytes: Int
   }
 
   private struct State {
@@ -32,9 +34,17 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     RPCError(code: .cancelled, message: "The RPC was cancelled.")
   }
   private let onConsume: @Sendable (Int) -> Void
+  private let budget: InboundBudget?
 
-  init(onConsume: @escaping @Sendable (Int) -> Void) {
+  init(onConsume: @escaping @Sendable (Int) -> Void, budget: InboundBudget? = nil) {
     self.onConsume = onConsume
+    self.budget = budget
+  }
+
+  deinit {
+    // Parts nobody read (the stream was torn down under them) still give their octets back.
+    let left = self.state.withLock { state in state.buffer.reduce(0) { $0 + $1.bytes } }
+    self.budget?.release(left)
   }
 
   /// Whether the producer finished cleanly (``finish()``): every part is queued and no more come.
@@ -45,15 +55,20 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     }
   }
 
-  /// Adds a part; `credit` is given back through `onConsume` when a message is read.
-  func yield(_ part: Part, credit: Int?) {
+  /// Adds a part; `credit` is given back through `onConsume` when a message is read, and `bytes`
+  /// (reserved by the connection) to the budget when it is read or dropped.
+  func yield(_ part: Part, credit: Int?, bytes: Int = 0) {
     let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
-      guard state.terminal == nil, state.failureAfterBuffer == nil else { return nil }
+      guard state.terminal == nil, state.failureAfterBuffer == nil else {
+        self.budget?.release(bytes)
+        return nil
+      }
       if let waiter = state.waiter {
         state.waiter = nil
+        self.budget?.release(bytes)
         return waiter
       }
-      state.buffer.append(Entry(part: part, credit: credit))
+      state.buffer.append(Entry(part: part, credit: credit, bytes: bytes))
       return nil
     }
     if let waiter {
@@ -93,6 +108,7 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     let waiter = self.state.withLock { state -> CheckedContinuation<Part?, any Error>? in
       if case .failure = state.terminal { return nil }
       state.terminal = .failure(error)
+      self.budget?.release(state.buffer.reduce(0) { $0 + $1.bytes })
       state.buffer.removeAll()
       defer { state.waiter = nil }
       return state.waiter
@@ -110,6 +126,7 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
   private func poll(_ state: inout State) -> Poll {
     if case .failure(let error) = state.terminal { return .error(error) }
     if let entry = state.buffer.popFirst() {
+      self.budget?.release(entry.bytes)
       // Once the producer finished cleanly the peer has closed its side: the connection drops any
       // credit for the stream (`creditStream` ignores remotely closed streams), so skip the hop to
       // the event loop that would only find that out. Saves one hop per unary RPC on each side.

@@ -53,6 +53,10 @@ final class StreamRecord {
   var partialBytes = 0
   var partialCredited = 0
   var unreadMessages = 0
+  /// Octets of `partial` reserved in the connection's ``InboundBudget``.
+  var reservedBytes = 0
+  /// Servers: fires if the request has not arrived (``ConnectionConfig/requestTimeout``).
+  var requestTimer: Scheduled<Void>?
 
   init(key: UInt64, id: UInt32, inbound: Inbound, sendWindow: Int, receiveWindow: Int) {
     self.key = key

@@ -5,11 +5,12 @@ import NIOSSL
 
 /// One accepted connection: its pipeline and the loop that runs a task per stream.
 final class ServerConnection: Sendable {
-  let handle: ConnectionHandle
+  /// `nil` for a connection refused as it was accepted.
+  let handle: ConnectionHandle?
   private let channel: any Channel
   private let streams: AsyncStream<ServerStreamStart>
 
-  private init(handle: ConnectionHandle, channel: any Channel, streams: AsyncStream<ServerStreamStart>) {
+  private init(handle: ConnectionHandle?, channel: any Channel, streams: AsyncStream<ServerStreamStart>) {
     self.handle = handle
     self.channel = channel
     self.streams = streams
@@ -20,13 +21,15 @@ final class ServerConnection: Sendable {
     channel: any Channel,
     sslContext: NIOSSLContext?,
     config: ConnectionConfig,
+    budget: InboundBudget,
     logger: Logger
   ) throws -> ServerConnection {
     let (streams, continuation) = AsyncStream.makeStream(of: ServerStreamStart.self)
     let handler = ConnectionHandler(
       role: .server(onStream: { continuation.yield($0) }),
       config: config,
-      logger: logger
+      logger: logger,
+      serverBudget: budget
     )
     let sync = channel.pipeline.syncOperations
     if let sslContext {
@@ -35,6 +38,14 @@ final class ServerConnection: Sendable {
     try sync.addHandler(handler)
     channel.closeFuture.whenComplete { _ in continuation.finish() }
     return ServerConnection(handle: handler.makeHandle(), channel: channel, streams: streams)
+  }
+
+  /// A connection over a cap: closed at once, with no pipeline and no stream.
+  static func refused(channel: any Channel) -> ServerConnection {
+    let (streams, continuation) = AsyncStream.makeStream(of: ServerStreamStart.self)
+    continuation.finish()
+    channel.close(promise: nil)
+    return ServerConnection(handle: nil, channel: channel, streams: streams)
   }
 
   /// Runs every stream of the connection until it closes and its streams are done.

@@ -24,16 +24,43 @@ public final class WireServerTransport: ServerTransport, Sendable {
     public var security: ServerSecurity
     /// Connection limits and timers.
     public var connection: ConnectionConfig
+    /// Limits over all of the server's connections.
+    public var limits: Limits
 
-    /// A configuration with the given security and connection settings.
-    public init(security: ServerSecurity, connection: ConnectionConfig) {
+    /// A configuration with the given security, connection settings and server-wide limits.
+    public init(security: ServerSecurity, connection: ConnectionConfig, limits: Limits = .defaults) {
       self.security = security
       self.connection = connection
+      self.limits = limits
     }
 
     /// The defaults of ``ConnectionConfig/defaults`` with the given security.
     public static func defaults(security: ServerSecurity) -> Self {
       Self(security: security, connection: .defaults)
+    }
+  }
+
+  /// Server-wide limits: they hold before any authentication, whatever the clients do.
+  public struct Limits: Sendable, Hashable {
+    /// Connections open at once; more are closed as they are accepted, before TLS.
+    public var maxConnections: Int
+    /// Connections open at once from one remote IP address; more are closed as they are accepted.
+    public var maxConnectionsPerAddress: Int
+    /// Octets received and not yet read, summed over every connection (each also has its own
+    /// ``ConnectionConfig/maxBufferedInboundBytes``). A `MESSAGE` that would pass it fails its RPC with
+    /// `resourceExhausted` and is discarded.
+    public var maxBufferedInboundBytes: Int
+
+    /// The given limits.
+    public init(maxConnections: Int, maxConnectionsPerAddress: Int, maxBufferedInboundBytes: Int) {
+      self.maxConnections = maxConnections
+      self.maxConnectionsPerAddress = maxConnectionsPerAddress
+      self.maxBufferedInboundBytes = maxBufferedInboundBytes
+    }
+
+    /// 1,024 connections, 128 from one address, 64 MiB buffered inbound.
+    public static var defaults: Self {
+      Self(maxConnections: 1024, maxConnectionsPerAddress: 128, maxBufferedInboundBytes: 64 * 1024 * 1024)
     }
   }
 
@@ -99,6 +126,10 @@ public final class WireServerTransport: ServerTransport, Sendable {
     }
     let connectionConfig = self.config.connection
     let logger = self.logger
+    let limits = self.config.limits
+    let admission = ConnectionAdmission(maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
+    let budget = InboundBudget(serverLimit: limits.maxBufferedInboundBytes)
+    let refusals = RefusalLog(logger: logger)
 
     let serverChannel: NIOAsyncChannel<ServerConnection, Never>
     do {
@@ -108,7 +139,15 @@ public final class WireServerTransport: ServerTransport, Sendable {
         .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         .bind(host: self.host, port: self.port) { channel in
           channel.eventLoop.makeCompletedFuture {
-            try ServerConnection.configure(channel: channel, sslContext: sslContext, config: connectionConfig, logger: logger)
+            let key = ConnectionAdmission.key(channel.remoteAddress)
+            if let refusal = admission.admit(key) {
+              refusals.record(refusal, address: key)
+              return ServerConnection.refused(channel: channel)
+            }
+            channel.closeFuture.whenComplete { _ in admission.release(key) }
+            return try ServerConnection.configure(
+              channel: channel, sslContext: sslContext, config: connectionConfig, budget: budget, logger: logger
+            )
           }
         }
     } catch {
@@ -139,10 +178,12 @@ public final class WireServerTransport: ServerTransport, Sendable {
       try await serverChannel.executeThenClose { inbound in
         try await withThrowingDiscardingTaskGroup { group in
           for try await connection in inbound {
+            // A connection refused by a cap is already closing: nothing to run.
+            guard let handle = connection.handle else { continue }
             let id = ObjectIdentifier(connection)
-            self.connections.withLock { $0[id] = connection.handle }
+            self.connections.withLock { $0[id] = handle }
             // Registered first, then checked: a shutdown that began in between still reaches it.
-            if self.isShuttingDown { connection.handle.execute { $0.beginGracefulShutdown() } }
+            if self.isShuttingDown { handle.execute { $0.beginGracefulShutdown() } }
             group.addTask {
               await connection.run(streamHandler: streamHandler)
               self.connections.withLock { _ = $0.removeValue(forKey: id) }
@@ -184,5 +225,45 @@ public final class WireServerTransport: ServerTransport, Sendable {
     for handle in self.connections.withLock({ Array($0.values) }) {
       handle.execute { $0.beginGracefulShutdown() }
     }
+  }
+}
+
+/// Logs refused connections at most once per 10 s with how many there were, so a flood of them cannot
+/// flood the log too.
+private final class RefusalLog: Sendable {
+  private struct State {
+    var lastLogged: ContinuousClock.Instant?
+    var suppressed = 0
+  }
+
+  private let logger: Logger
+  private let state = Mutex(State())
+
+  init(logger: Logger) {
+    self.logger = logger
+  }
+
+  func record(_ refusal: ConnectionAdmission.Refusal, address: String) {
+    let now = ContinuousClock.now
+    let (log, suppressed) = self.state.withLock { state -> (Bool, Int) in
+      if let last = state.lastLogged, last.duration(to: now) < .seconds(10) {
+        state.suppressed += 1
+        return (false, 0)
+      }
+      let suppressed = state.suppressed
+      state.lastLogged = now
+      state.suppressed = 0
+      return (true, suppressed)
+    }
+    guard log else { return }
+    let cap: String
+    switch refusal {
+    case .server(let limit): cap = "the server's \(limit) connections (maxConnections)"
+    case .address(let limit): cap = "\(limit) connections from one address (maxConnectionsPerAddress)"
+    }
+    self.logger.warning(
+      "Refused a connection over a cap",
+      metadata: ["peer": "\(address)", "cap": "\(cap)", "refused_since_last_log": "\(suppressed)"]
+    )
   }
 }
