@@ -79,6 +79,10 @@ public final class WireServerTransport: ServerTransport, Sendable {
   private let state = Mutex(State.idle)
   private let connections = Mutex([ObjectIdentifier: ConnectionHandle]())
   private let addressPromise: EventLoopPromise<SocketAddress>
+  /// Octets received and not yet read over all connections (``Limits/maxBufferedInboundBytes``).
+  let inboundBudget: InboundBudget
+  /// Open connections, counted against ``Limits/maxConnections`` and ``Limits/maxConnectionsPerAddress``.
+  let admission: ConnectionAdmission
 
   /// A transport that will listen on `host:port` (port 0 picks a free port; see
   /// ``listeningAddress``).
@@ -95,6 +99,11 @@ public final class WireServerTransport: ServerTransport, Sendable {
     self.logger = logger
     self.eventLoopGroup = eventLoopGroup
     self.addressPromise = eventLoopGroup.any().makePromise(of: SocketAddress.self)
+    self.inboundBudget = InboundBudget(serverLimit: config.limits.maxBufferedInboundBytes)
+    self.admission = ConnectionAdmission(
+      maxConnections: config.limits.maxConnections,
+      maxPerAddress: config.limits.maxConnectionsPerAddress
+    )
   }
 
   deinit {
@@ -126,9 +135,8 @@ public final class WireServerTransport: ServerTransport, Sendable {
     }
     let connectionConfig = self.config.connection
     let logger = self.logger
-    let limits = self.config.limits
-    let admission = ConnectionAdmission(maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
-    let budget = InboundBudget(serverLimit: limits.maxBufferedInboundBytes)
+    let admission = self.admission
+    let budget = self.inboundBudget
     let refusals = RefusalLog(logger: logger)
 
     let serverChannel: NIOAsyncChannel<ServerConnection, Never>
