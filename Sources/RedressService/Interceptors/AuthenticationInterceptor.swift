@@ -13,23 +13,38 @@ public struct AuthenticationInterceptor: ServerInterceptor {
   /// Trailing metadata key on `resourceExhausted` answers: milliseconds until a retry can succeed.
   public static let retryAfterKey = "retry-after-ms"
 
+  /// Failed authentications allowed per remote address: 10 back to back, then 1 per second. Over it, calls
+  /// from that address are refused before their credentials are looked at, correct or not.
+  public static var failedAuthenticationDefaults: RateLimiter.Config { .init(ratePerSecond: 1, burst: 10) }
+
   private let directory: IdentityDirectory
   private let rateLimiter: RateLimiter?
+  private let serviceRateLimiter: RateLimiter?
+  private let failureLimiter: RateLimiter
   private let openMethods: Set<String>
   private let logger: Logger
+  private let failureLog = LogThrottle(interval: .seconds(10))
 
   /// - Parameters:
   ///   - directory: Who may call.
   ///   - rateLimiter: Per-identity limits; `nil` for none.
+  ///   - serviceRateLimiter: Per-identity limits for identities with the `service` role (a service hands
+  ///     on work in bursts that a person's limit would throttle); `nil` for none.
+  ///   - failedAuthentications: Failed authentications allowed per remote address, keyed by address;
+  ///     `nil` for ``failedAuthenticationDefaults``.
   ///   - openMethods: Full method paths (`service/method`) callable without credentials.
   public init(
     directory: IdentityDirectory,
     rateLimiter: RateLimiter?,
+    serviceRateLimiter: RateLimiter? = nil,
+    failedAuthentications: RateLimiter? = nil,
     openMethods: Set<String> = ["grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"],
     logger: Logger = Logger(label: "redress.auth")
   ) {
     self.directory = directory
     self.rateLimiter = rateLimiter
+    self.serviceRateLimiter = serviceRateLimiter
+    self.failureLimiter = failedAuthentications ?? RateLimiter(config: Self.failedAuthenticationDefaults)
     self.openMethods = openMethods
     self.logger = logger
   }
@@ -43,15 +58,26 @@ public struct AuthenticationInterceptor: ServerInterceptor {
     if self.openMethods.contains(method) {
       return try await next(request, context)
     }
+    // An address over its failed-authentication limit is refused before its credentials are evaluated,
+    // so guessing costs time whether a guess is right or wrong.
+    let address = Self.address(of: context.remotePeer)
+    if case .limited(let retryAfter) = self.failureLimiter.check(for: address) {
+      let milliseconds = Int((retryAfter * 1000).rounded(.up))
+      throw RPCError(
+        code: .resourceExhausted,
+        message: "Too many failed authentications from this address; retry after \(milliseconds) ms.",
+        metadata: [Self.retryAfterKey: "\(milliseconds)"]
+      )
+    }
     let identity: Identity
     do {
       identity = try self.authenticate(metadata: request.metadata, peer: context.peerIdentity, method: method)
     } catch {
-      // Failed attempts are limited per remote address too, so guessing tokens costs time.
-      try self.limitFailedAttempt(from: context.remotePeer, failure: error)
+      _ = self.failureLimiter.acquire(for: address)
       throw error
     }
-    if let limiter = self.rateLimiter, case .limited(let retryAfter) = limiter.acquire(for: identity.name) {
+    let limiter = identity.has(.service) ? self.serviceRateLimiter : self.rateLimiter
+    if let limiter, case .limited(let retryAfter) = limiter.acquire(for: identity.name) {
       let milliseconds = Int((retryAfter * 1000).rounded(.up))
       self.logger.notice("rate limited", metadata: ["identity": "\(identity.name)", "method": "\(method)"])
       throw RPCError(
@@ -74,21 +100,6 @@ public struct AuthenticationInterceptor: ServerInterceptor {
     return response
   }
 
-  /// Charges a failed authentication to the caller's address; over the limit, answers `resourceExhausted`
-  /// with a retry-after instead of `unauthenticated`.
-  private func limitFailedAttempt(from remotePeer: String, failure: RPCError) throws(RPCError) {
-    guard let limiter = self.rateLimiter else { return }
-    let key = "unauthenticated@" + Self.address(of: remotePeer)
-    if case .limited(let retryAfter) = limiter.acquire(for: key) {
-      let milliseconds = Int((retryAfter * 1000).rounded(.up))
-      throw RPCError(
-        code: .resourceExhausted,
-        message: "Too many failed authentications from this address; retry after \(milliseconds) ms.",
-        metadata: [Self.retryAfterKey: "\(milliseconds)"]
-      )
-    }
-  }
-
   /// The address part of a peer description: `ipv4:10.0.0.7:51234` → `ipv4:10.0.0.7`.
   static func address(of remotePeer: String) -> String {
     guard let colon = remotePeer.lastIndex(of: ":"), remotePeer[remotePeer.index(after: colon)...].allSatisfy(\.isNumber)
@@ -107,8 +118,10 @@ public struct AuthenticationInterceptor: ServerInterceptor {
       }
       let token = String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
       guard let identity = self.directory.identity(bearerToken: token) else {
-        // Never log the token, not even a prefix of it.
-        self.logger.notice("unknown bearer token", metadata: ["method": "\(method)"])
+        // Never log the token, not even a prefix of it; at most one line per 10 s, however many guesses.
+        if let suppressed = self.failureLog.admit() {
+          self.logger.notice("unknown bearer token", metadata: ["method": "\(method)", "suppressed_since_last": "\(suppressed)"])
+        }
         throw RPCError(code: .unauthenticated, message: "The bearer token is not recognised.")
       }
       return identity
@@ -117,7 +130,12 @@ public struct AuthenticationInterceptor: ServerInterceptor {
       let commonName = peer.certificate.flatMap(Self.commonName(of:))
       let uris = peer.subjectAlternativeNames.filter { $0.contains("://") }
       guard let identity = self.directory.identity(certificateCommonName: commonName, uris: uris) else {
-        self.logger.notice("unmapped client certificate", metadata: ["subject": "\(peer.subject)"])
+        if let suppressed = self.failureLog.admit() {
+          self.logger.notice(
+            "unmapped client certificate",
+            metadata: ["subject": "\(peer.subject)", "suppressed_since_last": "\(suppressed)"]
+          )
+        }
         throw RPCError(
           code: .unauthenticated,
           message: "The client certificate '\(peer.subject)' is not mapped to any identity of this service."

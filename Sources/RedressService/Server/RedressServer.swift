@@ -43,13 +43,15 @@ public final class RedressServer: Service, Sendable {
   ///   - config: Address and TLS.
   ///   - services: The RPC services to offer (health is added).
   ///   - directory: Who may call.
-  ///   - rateLimiter: Per-identity rate limits, or `nil`.
+  ///   - rateLimiter: Per-identity rate limits, or `nil` (then service identities are not limited either).
+  ///   - serviceRateLimiter: Per-identity limits for identities with the `service` role.
   ///   - interceptors: Further interceptors, run after authentication.
   public init(
     config: Config,
     services: [any RegistrableRPCService],
     directory: IdentityDirectory,
     rateLimiter: RateLimiter?,
+    serviceRateLimiter: RateLimiter? = RateLimiter(config: .serviceDefaults),
     interceptors: [any ServerInterceptor] = [],
     logger: Logger
   ) {
@@ -61,7 +63,12 @@ public final class RedressServer: Service, Sendable {
       config: .init(security: config.security, connection: config.connection),
       logger: logger
     )
-    let authentication = AuthenticationInterceptor(directory: directory, rateLimiter: rateLimiter, logger: logger)
+    let authentication = AuthenticationInterceptor(
+      directory: directory,
+      rateLimiter: rateLimiter,
+      serviceRateLimiter: rateLimiter == nil ? nil : serviceRateLimiter,
+      logger: logger
+    )
     self.server = GRPCServer(
       transport: self.transport,
       services: services + [self.health],

@@ -238,32 +238,12 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
 /// Logs refused connections at most once per 10 s with how many there were, so a flood of them cannot
 /// flood the log too.
-private final class RefusalLog: Sendable {
-  private struct State {
-    var lastLogged: ContinuousClock.Instant?
-    var suppressed = 0
-  }
-
-  private let logger: Logger
-  private let state = Mutex(State())
-
-  init(logger: Logger) {
-    self.logger = logger
-  }
+private struct RefusalLog: Sendable {
+  let logger: Logger
+  let throttle = LogThrottle(interval: .seconds(10))
 
   func record(_ refusal: ConnectionAdmission.Refusal, address: String) {
-    let now = ContinuousClock.now
-    let (log, suppressed) = self.state.withLock { state -> (Bool, Int) in
-      if let last = state.lastLogged, last.duration(to: now) < .seconds(10) {
-        state.suppressed += 1
-        return (false, 0)
-      }
-      let suppressed = state.suppressed
-      state.lastLogged = now
-      state.suppressed = 0
-      return (true, suppressed)
-    }
-    guard log else { return }
+    guard let suppressed = self.throttle.admit() else { return }
     let cap: String
     switch refusal {
     case .server(let limit): cap = "the server's \(limit) connections (maxConnections)"
