@@ -58,7 +58,8 @@ struct Dev: AsyncParsableCommand {
     ServiceRunner.bootstrapLogging(level: level)
     let logger = Logger(label: "redress.dev")
     let data = URL(fileURLWithPath: self.dataDirectory, isDirectory: true)
-    try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+    // Tokens, keys and databases live here: the owner's alone (a directory that exists keeps its mode).
+    try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
     let (pki, createdPKI) = try DevelopmentPKI.loadOrCreate(in: data.appendingPathComponent("pki", isDirectory: true))
     let tokens = try DevStack.loadOrCreateTokens(in: data)

@@ -77,6 +77,7 @@ enum DevStack {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(File(identities: entries)).write(to: file, options: .atomic)
+    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
   }
 
   /// Writes the CLI profile: addresses, CA, the person's certificate, and every dev token (owner-only).

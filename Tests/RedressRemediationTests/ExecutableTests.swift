@@ -97,7 +97,7 @@ struct ExecutableTests {
     let identitiesPath = directory.url.appendingPathComponent("identities.json").path
     let identities = """
       {"identities": [{"name": "intake-service", "tenant": "acme", "roles": ["service"],
-                       "token_sha256": ["\(IdentityDirectory.digest(ofToken: People.intake.token))"]}]}
+                       "certificate_names": ["intake-service"]}]}
       """
     try identities.write(toFile: identitiesPath, atomically: true, encoding: .utf8)
 
@@ -142,11 +142,10 @@ struct ExecutableTests {
     #expect(port > 0)
 
     let transport = try WireClientTransport(
-      host: "127.0.0.1", port: port, config: .defaults(security: try pki.clientSecurity()))
+      host: "127.0.0.1", port: port, config: .defaults(security: try pki.clientSecurity(presenting: pki.intakeService)))
     let opened = try await withGRPCClient(transport: transport) { client in
       try await Redress_V1_Remediation.Client(wrapping: client).openRemedy(
-        .with { $0.incident = Incidents.make() },
-        metadata: ["authorization": "Bearer \(People.intake.token)"]
+        .with { $0.incident = Incidents.make() }
       )
     }
     #expect(opened.remedy.version == 1)

@@ -10,7 +10,7 @@ struct QueryTests {
   @Test("OpenRemedy is idempotent on the incident id and takes the tenant from the incident")
   func openIsIdempotent() async throws {
     try await RemediationHarness.run { harness in
-      let intake = harness.desk(People.intake)
+      let intake = harness.intake
       let incident = Incidents.make(id: "inc_same")
       let first = try await intake.open(incident)
       let second = try await intake.open(incident)

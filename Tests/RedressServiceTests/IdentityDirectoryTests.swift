@@ -58,6 +58,13 @@ struct IdentityDirectoryTests {
         .init(name: "b", tenant: "t", roles: [.read], certificateNames: ["x"]),
       ])
     }
+    // Issue 11, finding 11: a service identity proves itself with a client certificate, never a token.
+    let serviceWithToken = #expect(throws: IdentityDirectory.ConfigurationError.self) {
+      try IdentityDirectory(entries: [
+        .init(name: "intake", tenant: "t", roles: [.service], tokenSHA256: [IdentityDirectory.digest(ofToken: "t")])
+      ])
+    }
+    #expect(serviceWithToken?.description.contains("client certificates only") == true)
   }
 
   @Test("constant-time comparison tells equal from unequal digests")

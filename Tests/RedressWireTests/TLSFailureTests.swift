@@ -133,6 +133,34 @@ struct TLSFailureTests {
       try await expectServerLogged(logs, naming: ["TLS handshake failed", "UNSUPPORTED_PROTOCOL"])
     }
   }
+
+  @Test("a TLS 1.2 client offering only CBC-SHA1 suites is refused; an AEAD suite is accepted (issue 11, finding 11)")
+  func cbcSuitesRefused() async throws {
+    try await withLoggedServer(security: testServerSecurity()) { server, logs in
+      _ = try await RawWireClient.withConnection(
+        port: server.port,
+        configureTLS: {
+          $0.maximumTLSVersion = .tlsv12
+          $0.cipherSuiteValues = [.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, .TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]
+        }
+      ) { raw in
+        await #expect(throws: (any Error).self, "the server completed a handshake on a CBC-SHA1 suite") {
+          _ = try await raw.handshake()
+        }
+      }
+      try await expectServerLogged(logs, naming: ["TLS handshake failed"])
+      try await RawWireClient.withConnection(
+        port: server.port,
+        configureTLS: {
+          $0.maximumTLSVersion = .tlsv12
+          $0.cipherSuiteValues = [.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+        }
+      ) { raw in
+        _ = try await raw.handshake()
+        #expect(try await raw.emptyCall(stream: 1).status?.code == .ok)
+      }
+    }
+  }
 }
 
 // MARK: - Helpers

@@ -86,6 +86,14 @@ public struct IdentityDirectory: Sendable {
           description: "identity '\(entry.name)' has unknown roles \(unknown.map(\.rawValue).sorted()); known: \(known)"
         )
       }
+      // A service acts for every tenant it carries: it proves itself with a certificate over mutual TLS,
+      // never with a token that could be copied into a script.
+      guard !entry.roles.contains(.service) || entry.tokenSHA256.isEmpty else {
+        throw ConfigurationError(
+          description: "identity '\(entry.name)' has the service role and a token: service identities authenticate "
+            + "with client certificates only (certificate_names)"
+        )
+      }
       for certificateName in entry.certificateNames {
         guard byCertificateName.updateValue(entry.identity, forKey: certificateName) == nil else {
           throw ConfigurationError(description: "certificate name '\(certificateName)' belongs to two identities")

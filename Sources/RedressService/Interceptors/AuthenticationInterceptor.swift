@@ -124,6 +124,13 @@ public struct AuthenticationInterceptor: ServerInterceptor {
         }
         throw RPCError(code: .unauthenticated, message: "The bearer token is not recognised.")
       }
+      // The directory refuses tokens for service identities; this holds even for a directory built in code.
+      guard !identity.has(.service) else {
+        throw RPCError(
+          code: .unauthenticated,
+          message: "Identity '\(identity.name)' has the service role: it authenticates with its client certificate (mutual TLS), not a token."
+        )
+      }
       return identity
     }
     if let peer {

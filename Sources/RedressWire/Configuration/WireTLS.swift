@@ -4,6 +4,17 @@ public import NIOSSL
 public enum WireTLS {
   /// The ALPN protocol id clients offer and servers select.
   public static let alpnIdentifier = "redress/1"
+
+  /// The TLS 1.2 suites either side offers: ECDHE with an AEAD cipher only (no CBC, no SHA-1 MAC, no static
+  /// RSA key exchange). TLS 1.3's suites are all AEAD and are not affected.
+  public static let aeadCipherSuites: [NIOTLSCipher] = [
+    .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+  ]
 }
 
 /// How a server secures its connections.
@@ -66,6 +77,7 @@ public struct ServerTLS: Sendable {
       privateKey: .privateKey(self.privateKey)
     )
     configuration.minimumTLSVersion = Self.atLeastTLS12(self.minimumVersion)
+    configuration.cipherSuiteValues = WireTLS.aeadCipherSuites
     configuration.applicationProtocols = [WireTLS.alpnIdentifier]
     switch self.clientCertificates {
     case .notRequested:
@@ -120,6 +132,7 @@ public struct ClientTLS: Sendable {
   func makeContext() throws -> NIOSSLContext {
     var configuration = TLSConfiguration.makeClientConfiguration()
     configuration.minimumTLSVersion = ServerTLS.atLeastTLS12(self.minimumVersion)
+    configuration.cipherSuiteValues = WireTLS.aeadCipherSuites
     configuration.applicationProtocols = [WireTLS.alpnIdentifier]
     configuration.certificateVerification = .fullVerification
     if let roots = self.trustRoots {

@@ -42,7 +42,8 @@ enum ClientTestHarness {
       .init(
         name: "tool",
         tenant: "t1",
-        roles: Role.all,
+        // Every role a token may carry (service identities authenticate with certificates only).
+        roles: Role.all.subtracting([.service]),
         tokenSHA256: [IdentityDirectory.digest(ofToken: Self.token)]
       )
     ])

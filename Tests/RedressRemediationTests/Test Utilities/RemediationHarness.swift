@@ -10,7 +10,6 @@ import ServiceLifecycle
 
 /// Who the test servers know: tenant "acme" with one identity per role, and "globex" for isolation tests.
 enum People {
-  static let intake = (name: "intake-service", token: "token-intake")
   static let olivia = (name: "olivia", token: "token-olivia")  // operator
   static let omar = (name: "omar", token: "token-omar")  // operator
   static let alice = (name: "alice", token: "token-alice")  // approver and operator
@@ -25,7 +24,6 @@ enum People {
       .init(name: person.name, tenant: tenant, roles: roles, tokenSHA256: [IdentityDirectory.digest(ofToken: person.token)])
     }
     return try IdentityDirectory(entries: [
-      entry(intake, "acme", [.service]),
       entry(olivia, "acme", [.operator]),
       entry(omar, "acme", [.operator]),
       entry(alice, "acme", [.approver, .operator]),
@@ -34,7 +32,7 @@ enum People {
       entry(portal, "acme", [.clientTool]),
       entry(rita, "acme", [.read]),
       entry(greta, "globex", [.operator, .read]),
-      // Intake as deployed: mutual TLS with its client certificate, no token.
+      // Intake as deployed: mutual TLS with its client certificate; service identities have no token.
       .init(name: "intake-mtls", tenant: "acme", roles: [.service], certificateNames: ["intake-service"]),
     ])
   }
@@ -61,6 +59,8 @@ struct RemediationHarness: Sendable {
 
   let app: RemediationApplication
   let client: Client
+  /// A client presenting intake's certificate (mutual TLS): the service identity `intake-mtls`.
+  let intakeClient: Client
   let clock: ManualWallClock
   let group: ServiceGroup
   let port: Int
@@ -108,8 +108,20 @@ struct RemediationHarness: Sendable {
         var transportConfig = WireClientTransport.Config.defaults(security: try RemediationTestPKI.shared.clientSecurity())
         transportConfig.backoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.1)
         let transport = try WireClientTransport(host: "127.0.0.1", port: port, config: transportConfig)
+        var intakeConfig = WireClientTransport.Config.defaults(
+          security: try RemediationTestPKI.shared.clientSecurity(presenting: RemediationTestPKI.shared.intakeService)
+        )
+        intakeConfig.backoff = transportConfig.backoff
+        let intakeTransport = try WireClientTransport(host: "127.0.0.1", port: port, config: intakeConfig)
         let result = try await withGRPCClient(transport: transport) { grpcClient in
-          try await body(RemediationHarness(app: app, client: Client(wrapping: grpcClient), clock: clock, group: group, port: port))
+          try await withGRPCClient(transport: intakeTransport) { intakeClient in
+            try await body(
+              RemediationHarness(
+                app: app, client: Client(wrapping: grpcClient), intakeClient: Client(wrapping: intakeClient),
+                clock: clock, group: group, port: port
+              )
+            )
+          }
         }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
@@ -127,18 +139,21 @@ struct RemediationHarness: Sendable {
     Desk(client: self.client, token: person.token)
   }
 
+  /// A handle acting as intake: its client certificate, no token.
+  var intake: Desk { Desk(client: self.intakeClient, token: nil) }
+
   /// Opens a remedy for a new incident as intake does.
   func open(_ incident: Redress_V1_Incident = Incidents.make()) async throws -> Redress_V1_Remedy {
-    try await self.desk(People.intake).open(incident).remedy
+    try await self.intake.open(incident).remedy
   }
 }
 
-/// Calls the service as one identity (bearer token).
+/// Calls the service as one identity (bearer token, or the client's certificate when `token` is nil).
 struct Desk: Sendable {
   let client: RemediationHarness.Client
-  let token: String
+  let token: String?
 
-  var metadata: Metadata { ["authorization": "Bearer \(self.token)"] }
+  var metadata: Metadata { self.token.map { ["authorization": "Bearer \($0)"] } ?? [:] }
 
   func open(_ incident: Redress_V1_Incident) async throws -> Redress_V1_OpenRemedyResponse {
     try await self.client.openRemedy(.with { $0.incident = incident }, metadata: self.metadata)
