@@ -56,6 +56,12 @@ struct ValidationTests {
       ("report.demand.amount.amount_minor", { r in r.demand.amount.amountMinor = 92_000_000_000_000_000 }),
       ("report.demand.amount.amount_minor", { r in r.demand.amount.amountMinor = 10_000_000_000_001 }),
       ("report.customer.yearly_value.amount_minor", { r in r.customer.yearlyValue = .with { $0.currency = "EUR"; $0.amountMinor = .max } }),
+      // Issue 11, finding 7: no control or bidi-override characters in any stored text.
+      ("report.description", { r in r.description_p = "see \u{1B}]52;c;cm0gLXJm\u{07} here" }),
+      ("report.customer.name", { r in r.customer.name = "Ada \u{202E}remotsuC" }),
+      ("report.demand.text", { r in r.demand.text = "refund\u{1B}[2J" }),
+      ("report.title", { r in r.title = "two\nlines" }),
+      ("report.grouping_key", { r in r.groupingKey = "key\u{2066}" }),
       ("report.occurred_at", { r in r.clearOccurredAt() }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 1_800_000_000 + 301) }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 0) }),
@@ -78,6 +84,11 @@ struct ValidationTests {
   func amountBound() {
     #expect(self.fields { $0.demand.amount.amountMinor = 10_000_000_000_000 }.isEmpty)
     #expect(self.fields { $0.demand.amount.currency = "JPY"; $0.customer.yearlyValue.currency = "KWD" }.isEmpty)
+  }
+
+  @Test("free text may break lines and use tabs")
+  func multilineText() {
+    #expect(self.fields { $0.description_p = "Line one\n\tindented"; $0.demand.text = "a\nb" }.isEmpty)
   }
 
   @Test("an occurred_at within five minutes ahead is accepted (clock skew)")

@@ -200,6 +200,36 @@ struct PlaybookRuleTests {
     }
   }
 
+  @Test("text with terminal escapes or bidi overrides is refused, and oversized ids and filters are bounded (issue 11, findings 7 and 8)")
+  func hostileText() async throws {
+    try await RemediationHarness.run { harness in
+      let walk = try await Walk.open(harness)
+      let escape = await expectError(.invalidArgument, containing: "control characters") {
+        try await harness.desk(People.portal).act(walk.remedy, Do.note("ok\u{1B}]52;c;cm0gLXJm\u{07}", internal: false))
+      }
+      #expect(Self.fields(escape) == ["note.text"])
+      await expectError(.invalidArgument, containing: "bidirectional override") {
+        try await walk.olivia.act(walk.remedy, Do.note("refund \u{202E}009", internal: true))
+      }
+      // Free text keeps its line breaks.
+      try await walk.olivia.act(walk.remedy, Do.note("Called twice.\nLeft a message.", internal: true))
+
+      let huge = String(repeating: "r", count: 1024 * 1024)
+      let get = await expectError(.invalidArgument, containing: "remedy_id") { try await walk.olivia.get(huge) }
+      #expect((get?.message.utf8.count ?? .max) < 1024, "the answer echoed the id")
+      await expectError(.invalidArgument, containing: "remedy_id") {
+        try await walk.olivia.act(huge, version: 1, Do.note("x", internal: true))
+      }
+      let list = await expectError(.invalidArgument) {
+        try await walk.olivia.list(.with {
+          $0.statuses = Array(repeating: .open, count: 10_000)
+          $0.owner = huge
+        })
+      }
+      #expect(Self.fields(list) == ["statuses", "owner"])
+    }
+  }
+
   static func fields(_ error: RPCError?) -> [String] {
     let status = try? error?.unpackGoogleRPCStatus()
     return status?.details.compactMap { $0.badRequest }.flatMap(\.violations).map(\.field) ?? []

@@ -196,11 +196,9 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     context: ServerContext
   ) async throws -> Redress_V1_Incident {
     let identity = try Caller.require(anyOf: .read)
-    if request.incidentID.isEmpty {
-      var violations = FieldViolations()
-      violations.add("incident_id", "is required")
-      throw violations.status
-    }
+    var violations = FieldViolations()
+    violations.checkIdentifier(request.incidentID, "incident_id")
+    try violations.throwIfAny()
     let incident: Redress_V1_Incident?
     do {
       incident = try await self.store.incident(id: request.incidentID, tenant: identity.tenant)
@@ -224,13 +222,17 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     if request.pageSize < 0 || Int(request.pageSize) > self.limits.maxPageSize {
       violations.add("page_size", "must be 1-\(self.limits.maxPageSize), or 0 for \(self.limits.defaultPageSize)")
     }
-    for (index, status) in request.statuses.enumerated() where !Self.known(status) {
+    violations.checkFilterCount(request.statuses.count, "statuses")
+    violations.checkFilterCount(request.priorities.count, "priorities")
+    violations.checkFilterCount(request.categories.count, "categories")
+    violations.checkFilterText(request.customerID, "customer_id", maxBytes: IncidentValidator.Limits.customerIDMaxCharacters * 4)
+    for (index, status) in request.statuses.prefix(FieldViolations.maxFilterValues).enumerated() where !Self.known(status) {
       violations.add("statuses[\(index)]", "\(status.rawValue) is not an incident status (1-2)")
     }
-    for (index, priority) in request.priorities.enumerated() where !Self.known(priority) {
+    for (index, priority) in request.priorities.prefix(FieldViolations.maxFilterValues).enumerated() where !Self.known(priority) {
       violations.add("priorities[\(index)]", "\(priority.rawValue) is not a priority (1-4)")
     }
-    for (index, category) in request.categories.enumerated() where !Self.known(category) {
+    for (index, category) in request.categories.prefix(FieldViolations.maxFilterValues).enumerated() where !Self.known(category) {
       violations.add("categories[\(index)]", "\(category.rawValue) is not a category (1-8)")
     }
     if request.hasReceivedAfter, !request.receivedAfter.isWellFormed {

@@ -76,6 +76,8 @@ public struct IncidentValidator: Sendable {
         "report.description",
         "is \(report.description_p.utf8.count) bytes; at most \(Limits.descriptionMaxBytes) bytes (16 KiB) of UTF-8"
       )
+    } else {
+      violations.checkCharacters(report.description_p, "report.description", .multiline)
     }
     switch report.category {
     case .unspecified:
@@ -101,6 +103,8 @@ public struct IncidentValidator: Sendable {
           "report.demand.text",
           "is \(report.demand.text.utf8.count) bytes; at most \(Limits.demandTextMaxBytes) bytes (4 KiB) of UTF-8"
         )
+      } else {
+        violations.checkCharacters(report.demand.text, "report.demand.text", .multiline)
       }
       if report.demand.hasAmount {
         violations.checkMoney(report.demand.amount, "report.demand.amount", .positive)
@@ -158,8 +162,8 @@ public struct IncidentValidator: Sendable {
         violations.add(
           "report.grouping_key",
           "is \(report.groupingKey.count) characters; at most \(Limits.groupingKeyMaxCharacters)")
-      } else if report.groupingKey.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-        violations.add("report.grouping_key", "must not contain control characters")
+      } else {
+        violations.checkCharacters(report.groupingKey, "report.grouping_key", .line)
       }
     }
   }
@@ -187,8 +191,8 @@ public struct IncidentValidator: Sendable {
       violations.add(field, "is required")
     } else if text.count > maxCharacters {
       violations.add(field, "is \(text.count) characters; at most \(maxCharacters)")
-    } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-      violations.add(field, "must not contain control characters (line breaks, tabs, ...)")
+    } else {
+      violations.checkCharacters(text, field, .line)
     }
   }
 

@@ -276,7 +276,9 @@ extension Transition {
 
   mutating func approve(_ request: Redress_V1_ApproveCompensation) throws(PlaybookError) {
     try self.requireOpen("approve compensation")
-    if request.itemID.isEmpty { throw .invalid("approve.item_id", "is required") }
+    var itemViolations = FieldViolations()
+    itemViolations.checkIdentifier(request.itemID, "approve.item_id")
+    if !itemViolations.isEmpty { throw .invalid(itemViolations) }
     guard let index = self.remedy.compensation.items.firstIndex(where: { $0.id == request.itemID }) else {
       throw .notFound("Remedy \(self.remedy.id) has no compensation item '\(request.itemID)'.")
     }

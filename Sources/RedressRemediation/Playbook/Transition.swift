@@ -106,12 +106,16 @@ struct Transition {
   /// The remedy's currency: every amount in its actions must be in it.
   var currency: String { self.remedy.compensation.budget.currency }
 
+  /// Checks a text field: present when `required`, at most `max` UTF-8 bytes, and free of control and bidi
+  /// override characters (short fields, up to ``maxShort``, must be one line; longer ones may break lines).
   static func check(_ text: String, _ field: String, required: Bool = true, max: Int = maxText, into violations: inout FieldViolations) {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if required && trimmed.isEmpty {
       violations.add(field, "is required")
     } else if text.utf8.count > max {
       violations.add(field, "must be at most \(max) bytes (got \(text.utf8.count))")
+    } else {
+      violations.checkCharacters(text, field, max <= Self.maxShort ? .line : .multiline)
     }
   }
 

@@ -38,7 +38,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     var violations = FieldViolations()
     let incident = request.incident
     if !request.hasIncident { violations.add("incident", "is required") }
-    Self.identifier(incident.id, "incident.id", into: &violations)
+    violations.checkIdentifier(incident.id, "incident.id")
     Self.identifier(incident.tenant, "incident.tenant", into: &violations)
     Self.identifier(incident.report.customer.id, "incident.report.customer.id", into: &violations)
     if incident.report.title.utf8.count > 200 { violations.add("incident.report.title", "must be at most 200 bytes") }
@@ -69,6 +69,13 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
 
   public func getRemedy(request: Redress_V1_GetRemedyRequest, context: ServerContext) async throws -> Redress_V1_Remedy {
     let caller = try Caller.require(anyOf: Self.readers)
+    var violations = FieldViolations()
+    switch request.key {
+    case .remedyID(let id): violations.checkIdentifier(id, "remedy_id")
+    case .incidentID(let id): violations.checkIdentifier(id, "incident_id")
+    case nil: violations.add("key", "give remedy_id or incident_id")
+    }
+    try violations.throwIfAny()
     do {
       let remedy: Redress_V1_Remedy?
       switch request.key {
@@ -96,11 +103,14 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     var violations = FieldViolations()
     let pageSize = request.pageSize == 0 ? 50 : Int(request.pageSize)
     if !(1...500).contains(pageSize) { violations.add("page_size", "must be 1-500 (0 means 50)") }
-    for (index, stage) in request.stages.enumerated() where !Redress_V1_Stage.ordered.contains(stage) {
+    violations.checkFilterCount(request.stages.count, "stages")
+    violations.checkFilterCount(request.statuses.count, "statuses")
+    violations.checkFilterText(request.owner, "owner", maxBytes: Transition.maxShort)
+    for (index, stage) in request.stages.prefix(FieldViolations.maxFilterValues).enumerated() where !Redress_V1_Stage.ordered.contains(stage) {
       violations.add("stages[\(index)]", "must be a stage (investigate ... learn)")
     }
     let statuses: [Redress_V1_RemedyStatus] = [.open, .resolved, .declined, .referred, .withLegal]
-    for (index, status) in request.statuses.enumerated() where !statuses.contains(status) {
+    for (index, status) in request.statuses.prefix(FieldViolations.maxFilterValues).enumerated() where !statuses.contains(status) {
       violations.add("statuses[\(index)]", "must be a status (open, resolved, declined, referred, with legal)")
     }
     var canonical = request
@@ -151,7 +161,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   ) async throws {
     let caller = try Caller.require(anyOf: Self.readers)
     var violations = FieldViolations()
-    if request.remedyID.isEmpty { violations.add("remedy_id", "is required") }
+    violations.checkIdentifier(request.remedyID, "remedy_id")
     if request.afterVersion < 0 { violations.add("after_version", "must be 0 (snapshot) or a version seen before") }
     try violations.throwIfAny()
     // grpc-swift never cancels a handler: the stream must end by itself when its client goes away or the
@@ -215,7 +225,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   public func act(request: Redress_V1_ActRequest, context: ServerContext) async throws -> Redress_V1_Remedy {
     let caller = try Caller.require(anyOf: Self.actors)
     var violations = FieldViolations()
-    if request.remedyID.isEmpty { violations.add("remedy_id", "is required") }
+    violations.checkIdentifier(request.remedyID, "remedy_id")
     if request.action == nil { violations.add("action", "is required: one playbook action") }
     try violations.throwIfAny()
     guard let action = request.action else { throw RPCError(code: .invalidArgument, message: "action is required") }
@@ -292,11 +302,14 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     Self.seesClientView(identity) ? remedy.clientView : remedy
   }
 
+  /// A name intake copies from its configuration or a report (tenant, customer id): present, bounded, one line.
   static func identifier(_ value: String, _ field: String, into violations: inout FieldViolations) {
     if value.isEmpty {
       violations.add(field, "is required")
-    } else if value.utf8.count > 128 {
-      violations.add(field, "must be at most 128 bytes")
+    } else if value.utf8.count > FieldViolations.maxIdentifierBytes * 4 {
+      violations.add(field, "must be at most \(FieldViolations.maxIdentifierBytes * 4) bytes")
+    } else {
+      violations.checkCharacters(value, field, .line)
     }
   }
 

@@ -41,6 +41,9 @@ public struct PageToken: Sendable, Hashable, Codable {
   /// - Throws: ``Invalid`` if the token is malformed or was made for other filters.
   public static func decode(_ text: String, expectedFilters: String) throws(Invalid) -> PageToken? {
     if text.isEmpty { return nil }
+    guard text.utf8.count <= 1024 else {
+      throw Invalid(reason: "page_token is not a token this service issued; start again without one")
+    }
     var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
     base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
     guard text.count <= 1024, let data = Data(base64Encoded: base64),

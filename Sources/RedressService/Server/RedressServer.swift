@@ -72,7 +72,7 @@ public final class RedressServer: Service, Sendable {
     self.server = GRPCServer(
       transport: self.transport,
       services: services + [self.health],
-      interceptors: [authentication] + interceptors
+      interceptors: [RequestDecodingInterceptor(), authentication] + interceptors
     )
   }
 
