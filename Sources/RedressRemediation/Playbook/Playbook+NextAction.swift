@@ -85,21 +85,3 @@ extension Playbook {
     return Redress_V1_Money.sum(terms) ?? .max
   }
 }
-
-extension Redress_V1_Remedy {
-  /// What a client-facing tool may see: no investigation details, internal timeline entries, escalations,
-  /// lesson, legal status, recurrence link or stage notes.
-  public var clientView: Redress_V1_Remedy {
-    var view = self
-    view.clearInvestigation()
-    view.timeline = self.timeline.filter { !$0.internal }
-    view.escalations = []
-    view.clearLesson()
-    view.legalStatus = ""
-    view.recurrenceOf = ""
-    for index in view.stages.indices {
-      view.stages[index].notes = ""
-    }
-    return view
-  }
-}

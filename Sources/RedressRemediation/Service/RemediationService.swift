@@ -283,9 +283,10 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
 
   private func send(_ change: Redress_V1_RemedyChange, caller: Identity, to response: RPCWriter<Redress_V1_RemedyUpdate>) async throws {
     if Self.seesClientView(caller) {
-      // A client tool does not see internal changes at all; versions skip over them.
-      if change.entry.internal { return }
+      // A client tool sees only the changes its view allows; versions skip over the rest.
+      guard let entry = change.entry.clientView else { return }
       var visible = change
+      visible.entry = entry
       visible.remedy = change.remedy.clientView
       try await response.write(.with { $0.change = visible })
     } else {
