@@ -14,6 +14,10 @@ struct Walk {
 
   mutating func act(_ action: Action, as person: (name: String, token: String) = People.olivia) async throws {
     self.remedy = try await self.harness.desk(person).act(self.remedy, action)
+    if person == People.portal {
+      // A client tool is answered with the client view; the walk keeps the whole remedy.
+      self.remedy = try await self.olivia.get(self.remedy.id)
+    }
   }
 
   /// Investigated (legitimate) and apologized: propose is active.
