@@ -111,6 +111,7 @@ let package = Package(
       name: "RedressServiceTests",
       dependencies: [
         "RedressService",
+        "RedressTestSupport",
         "RedressPKI",
         "RedressWire",
         "RedressSchemas",

@@ -87,6 +87,22 @@ struct WatchTests {
     }
   }
 
+  @Test("a watch whose grpc-timeout passes ends with deadlineExceeded, not unavailable (issue 11, finding 10)")
+  func watchDeadline() async throws {
+    try await RemediationHarness.run { harness in
+      let walk = try await Walk.open(harness)
+      var metadata = walk.olivia.metadata
+      // Metadata only, as a peer in another language sends it: the client enforces no deadline of its own.
+      metadata.addString("300m", forKey: "grpc-timeout")
+      let error = await expectError(.deadlineExceeded) {
+        try await harness.client.watchRemedy(.with { $0.remedyID = walk.remedy.id }, metadata: metadata) { response in
+          for try await _ in response.messages {}
+        }
+      }
+      #expect(error?.message.contains("deadline") == true)
+    }
+  }
+
   @Test("watching an unknown or another tenant's remedy answers NOT_FOUND")
   func watchNotFound() async throws {
     try await RemediationHarness.run { harness in

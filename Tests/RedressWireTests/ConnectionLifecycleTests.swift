@@ -384,14 +384,14 @@ struct ConnectionLifecycleTests {
   func clientKeepaliveTimeout() async throws {
     try await RawWireServer.withServer(.init(requests: .ignore, answersPings: false)) { raw in
       let transport = try Self.clientTransport(port: raw.port) {
-        // The first ping follows the handshake by 1 s, time enough for the RPC to be sent even on
-        // a loaded machine (200 ms was not, once in eight runs).
-        $0.connection.keepalive = .init(interval: .seconds(1), timeout: .milliseconds(200))
+        // The first ping follows the handshake by 2 s, time enough for the RPC to be sent even on
+        // a loaded machine (200 ms was not, once in eight runs; 1 s was not once in a full-suite run).
+        $0.connection.keepalive = .init(interval: .seconds(2), timeout: .milliseconds(200))
       }
       try await withGRPCClient(transport: transport) { client in
         let stub = TestService.Client(wrapping: client)
         let error = await #expect(throws: RPCError.self) {
-          try await withTimeout(.seconds(5), "an RPC on a connection whose peer went silent") {
+          try await withTimeout(.seconds(8), "an RPC on a connection whose peer went silent") {
             try await stub.emptyCall(Grpc_Testing_Empty())
           }
         }
@@ -413,8 +413,9 @@ struct ConnectionLifecycleTests {
 
   @Test("a server's keepalive pings keep a connection that answers them open")
   func serverKeepaliveAnswered() async throws {
-    // A timeout far above the interval, so a slow answer is not mistaken for none.
-    let keepalive = ConnectionConfig.Keepalive(interval: .milliseconds(50), timeout: .seconds(3))
+    // A timeout far above the interval, so a slow answer is not mistaken for none (3 s was, once, in a
+    // full-suite run on two cores).
+    let keepalive = ConnectionConfig.Keepalive(interval: .milliseconds(50), timeout: .seconds(15))
     try await withWireServer(services: [InteropTestService()], configure: { $0.connection.keepalive = keepalive }) { server in
       try await RawWireClient.withConnection(port: server.port) { raw in
         try await raw.handshake()

@@ -330,6 +330,9 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
       return error
     case let error as GoogleRPCStatus:
       return error
+    case is CancellationError:
+      // The call ended under the handler (its client left, its deadline passed, shutdown): not a store failure.
+      return RPCError(code: RPCDeadline.hasPassed ? .deadlineExceeded : .cancelled, message: "The call ended before it completed.")
     default:
       self.logger.error("remediation store failed", metadata: ["error": "\(error)"])
       return RPCError(code: .internalError, message: "The remediation store failed; retry later.")

@@ -53,12 +53,16 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
       return id
     }
     defer { _ = self.state.withLock { $0.watchers.removeValue(forKey: id) } }
-    try await withTaskCancellationHandler {
-      for await status in stream {
-        try await response.write(.with { $0.status = status })
+    // Like every long-lived stream: it ends when its client goes away, its deadline passes or the server
+    // shuts down, so a watch can neither outlive its deadline nor hold a graceful shutdown open.
+    try await withStreamLifetime(context: context) {
+      try await withTaskCancellationHandler {
+        for await status in stream {
+          try await response.write(.with { $0.status = status })
+        }
+      } onCancel: {
+        continuation.finish()
       }
-    } onCancel: {
-      continuation.finish()
     }
   }
 }

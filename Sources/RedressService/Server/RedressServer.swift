@@ -21,13 +21,27 @@ public final class RedressServer: Service, Sendable {
     public var security: ServerSecurity
     /// Wire limits and timers.
     public var connection: ConnectionConfig
+    /// Limits over all connections (connection caps, buffered bytes).
+    public var limits: WireServerTransport.Limits
+    /// How long graceful shutdown lets in-flight calls run before it closes what is left. Long-lived streams
+    /// (watches) end at once when shutdown begins; this bounds the rest.
+    public var shutdownGracePeriod: Duration
 
-    /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits.
-    public init(host: String, port: Int, security: ServerSecurity, connection: ConnectionConfig = .defaults) {
+    /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits and a 10 s grace period.
+    public init(
+      host: String,
+      port: Int,
+      security: ServerSecurity,
+      connection: ConnectionConfig = .defaults,
+      limits: WireServerTransport.Limits = .defaults,
+      shutdownGracePeriod: Duration = .seconds(10)
+    ) {
       self.host = host
       self.port = port
       self.security = security
       self.connection = connection
+      self.limits = limits
+      self.shutdownGracePeriod = shutdownGracePeriod
     }
   }
 
@@ -38,6 +52,7 @@ public final class RedressServer: Service, Sendable {
   private let transport: WireServerTransport
   private let server: GRPCServer<WireServerTransport>
   private let logger: Logger
+  private let gracePeriod: Duration
 
   /// - Parameters:
   ///   - config: Address and TLS.
@@ -57,10 +72,11 @@ public final class RedressServer: Service, Sendable {
   ) {
     self.health = HealthService()
     self.logger = logger
+    self.gracePeriod = config.shutdownGracePeriod
     self.transport = WireServerTransport(
       host: config.host,
       port: config.port,
-      config: .init(security: config.security, connection: config.connection),
+      config: .init(security: config.security, connection: config.connection, limits: config.limits),
       logger: logger
     )
     let authentication = AuthenticationInterceptor(
@@ -72,7 +88,7 @@ public final class RedressServer: Service, Sendable {
     self.server = GRPCServer(
       transport: self.transport,
       services: services + [self.health],
-      interceptors: [RequestDecodingInterceptor(), authentication] + interceptors
+      interceptors: [DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
     )
   }
 
@@ -84,8 +100,33 @@ public final class RedressServer: Service, Sendable {
   public func run() async throws {
     try await withGracefulShutdownHandler {
       self.health.setStatus(.serving)
-      try await ShutdownSignal.$current.withValue(self.shutdown) {
-        try await self.server.serve()
+      try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+          try await ShutdownSignal.$current.withValue(self.shutdown) {
+            try await self.server.serve()
+          }
+          return true
+        }
+        // The grace period: once shutdown has begun, calls get this long to finish, then the rest are closed
+        // (cancelling `serve()` closes every connection) and the server still returns normally.
+        group.addTask {
+          await self.shutdown.wait()
+          // Cancelled (serve returned first) or elapsed: either way this task's answer is "not served".
+          try? await Task.sleep(for: self.gracePeriod)
+          return false
+        }
+        let served = try await group.next() ?? true
+        group.cancelAll()
+        if !served {
+          self.logger.warning(
+            "graceful shutdown: calls still running after the grace period; closing them",
+            metadata: ["grace_period": "\(self.gracePeriod)"]
+          )
+          // `serve()` ends once its calls see the cancellation; what it throws then is the closing itself.
+          while let _ = try? await group.next() {}
+        } else {
+          while let _ = try await group.next() {}
+        }
       }
     } onGracefulShutdown: {
       self.beginGracefulShutdown()

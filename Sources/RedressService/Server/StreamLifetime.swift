@@ -59,8 +59,9 @@ public final class ShutdownSignal: Sendable {
 }
 
 /// Runs a long-lived streaming `body` until it returns, its RPC is cancelled (the client went away or its
-/// deadline passed), or the server begins graceful shutdown. In the last two cases `body`'s task is cancelled
-/// and the call ends with `unavailable`, telling the client to reconnect (and resume, for a watch).
+/// deadline passed), or the server begins graceful shutdown. Then `body`'s task is cancelled and the call ends
+/// with `deadlineExceeded` if its deadline (``RPCDeadline``) passed, else with `unavailable`, telling the
+/// client to reconnect (and resume, for a watch).
 public func withStreamLifetime(
   context: ServerContext,
   _ body: @escaping @Sendable () async throws -> Void
@@ -87,6 +88,9 @@ public func withStreamLifetime(
     return first
   }
   if ended {
+    if RPCDeadline.hasPassed {
+      throw RPCError(code: .deadlineExceeded, message: "The call's deadline passed; call again with a later deadline to resume.")
+    }
     throw RPCError(code: .unavailable, message: "The stream ended because the call was cancelled or the server is shutting down; reconnect to resume.")
   }
 }
