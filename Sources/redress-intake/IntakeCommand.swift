@@ -63,6 +63,9 @@ struct IntakeCommand: AsyncParsableCommand {
   @Option(name: .customLong("outbox-call-timeout-ms"), help: "Deadline of one OpenRemedy call. [config: outbox.call_timeout_ms; default: 10000]")
   var outboxCallTimeout: Int?
 
+  @Option(name: .customLong("outbox-outage-probe-ms"), help: "While remediation is unreachable, the longest wait before trying again (and redialling): how soon delivery resumes once it answers. [config: outbox.outage_probe_ms; default: 1000]")
+  var outboxOutageProbe: Int?
+
   /// The intake flags that were given, by configuration key.
   private var flagValues: [String: String] {
     var values: [String: String] = [:]
@@ -79,6 +82,7 @@ struct IntakeCommand: AsyncParsableCommand {
     values[IntakeConfig.Keys.outboxInitialBackoffMS] = self.outboxInitialBackoff.map(String.init)
     values[IntakeConfig.Keys.outboxMaxBackoffMS] = self.outboxMaxBackoff.map(String.init)
     values[IntakeConfig.Keys.outboxCallTimeoutMS] = self.outboxCallTimeout.map(String.init)
+    values[IntakeConfig.Keys.outboxOutageProbeMS] = self.outboxOutageProbe.map(String.init)
     return values
   }
 

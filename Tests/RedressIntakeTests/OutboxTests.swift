@@ -121,6 +121,53 @@ struct OutboxTests {
     }
   }
 
+  @Test("after an outage, delivery resumes within about a second of remediation answering, however far backoff grew (issue 11, finding 6)")
+  func recoveryIsPrompt() async throws {
+    let remediation = TestRemediationService()
+    let port = try await unusedPort()
+    let configure: (inout IntakeConfig) throws -> Void = { config in
+      try Self.remediation(at: port)(&config)
+      // Production-like growth: before the fix the outbox paused 2, 4, 8 s... and recovered only at its next pause's end.
+      config.outbox.backoff = .init(initial: .seconds(2), maximum: .seconds(60), multiplier: 2, jitter: 0)
+    }
+    try await IntakeHarness.run(clock: SystemWallClock(), configure: configure) { harness in
+      try await harness.withClient { intake in
+        for index in 0..<3 {
+          _ = try await intake.submitIncident(submitRequest("outage-\(index)", validReport()), metadata: self.token)
+        }
+        try await Task.sleep(for: .seconds(7))
+        let started = ContinuousClock.now
+        try await withTestRemediation(remediation, port: port) {
+          try await withTimeout(30, "every remedy") { await remediation.waitForRemedies(3) }
+        }
+        let recovery = started.duration(to: .now)
+        // The probe interval is 1 s; the margin is for a loaded machine. The old schedule needed ~7 s here.
+        #expect(recovery < .seconds(4), "delivery resumed \(recovery) after remediation came back")
+      }
+    }
+  }
+
+  @Test("resourceExhausted is back-pressure: the outbox waits the retry-after remediation asks, then delivers (issue 11, finding 6)")
+  func backPressure() async throws {
+    let remediation = TestRemediationService(busyCalls: 2, retryAfterMS: 700)
+    let port = try await unusedPort()
+    try await withTestRemediation(remediation, port: port) {
+      try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+        try await harness.withClient { intake in
+          let submitted = try await intake.submitIncident(submitRequest("busy", validReport()), metadata: self.token)
+          try await withTimeout(30, "the remedy") { await remediation.waitForRemedies(1) }
+          let times = remediation.callTimes
+          #expect(times.count == 3, "two refusals, then the delivery")
+          for (earlier, later) in zip(times, times.dropFirst()) {
+            // The test backoff is 50-400 ms: only honouring retry-after-ms waits this long.
+            #expect(earlier.duration(to: later) >= .milliseconds(650), "retried after \(earlier.duration(to: later))")
+          }
+          #expect(remediation.calls[submitted.incident.id] == 1)
+        }
+      }
+    }
+  }
+
   @Test("capped exponential backoff grows from the initial delay, stays within jitter and never passes the cap")
   func backoff() {
     let backoff = IntakeConfig.Outbox.Backoff(

@@ -33,6 +33,8 @@ extension IntakeConfig {
     public static let outboxMaxBackoffMS = "outbox.max_backoff_ms"
     /// Flag `--outbox-call-timeout-ms`.
     public static let outboxCallTimeoutMS = "outbox.call_timeout_ms"
+    /// Flag `--outbox-outage-probe-ms`.
+    public static let outboxOutageProbeMS = "outbox.outage_probe_ms"
   }
 
   /// Intake's configuration from resolved service settings: the shared ones (address, TLS, data directory)
@@ -76,6 +78,10 @@ extension IntakeConfig {
     if let timeout = try reader.int(Keys.outboxCallTimeoutMS) {
       guard timeout >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxCallTimeoutMS) must be at least 1") }
       self.outbox.callTimeout = .milliseconds(timeout)
+    }
+    if let probe = try reader.int(Keys.outboxOutageProbeMS) {
+      guard probe >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxOutageProbeMS) must be at least 1") }
+      self.outbox.outageProbeInterval = .milliseconds(probe)
     }
 
     if let host = try reader.string(Keys.remediationHost) {

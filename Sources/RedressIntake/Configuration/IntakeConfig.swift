@@ -135,16 +135,27 @@ public struct IntakeConfig: Sendable {
     public var batchSize: Int
     /// Deadline of one `OpenRemedy` call.
     public var callTimeout: Duration
+    /// While remediation is unreachable, the longest the outbox waits before trying again (and the most its
+    /// connection waits before redialling): how soon after remediation comes back delivery resumes.
+    public var outageProbeInterval: Duration
 
     /// Outbox settings.
-    public init(remediation: Remediation?, backoff: Backoff, batchSize: Int, callTimeout: Duration) {
+    public init(
+      remediation: Remediation?,
+      backoff: Backoff,
+      batchSize: Int,
+      callTimeout: Duration,
+      outageProbeInterval: Duration = .seconds(1)
+    ) {
       self.remediation = remediation
       self.backoff = backoff
       self.batchSize = batchSize
       self.callTimeout = callTimeout
+      self.outageProbeInterval = outageProbeInterval
     }
 
-    /// No remediation address, default backoff, 100 incidents per round, 10 s per call.
+    /// No remediation address, default backoff, 100 incidents per round, 10 s per call, a probe at least
+    /// every second during an outage.
     public static var defaults: Self {
       Self(
         remediation: nil,

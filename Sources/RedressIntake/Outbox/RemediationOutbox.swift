@@ -15,8 +15,12 @@ public import ServiceLifecycle
 ///
 /// - New incidents ring the store's doorbell and are delivered at once.
 /// - A failed attempt is retried after a capped exponential backoff with jitter, per incident.
-/// - When remediation is unreachable, the whole outbox pauses for the same backoff (no point calling once per
-///   incident); intake keeps accepting and the incidents stay `awaiting_remediation`.
+/// - When remediation is unreachable, the whole outbox pauses (no point calling once per incident), but for at
+///   most ``IntakeConfig/Outbox/outageProbeInterval`` at a time and less when a new incident arrives: the next
+///   attempt is the probe, and the connection redials as often, so delivery resumes within about that interval
+///   of remediation answering again. Intake keeps accepting; incidents stay `awaiting_remediation`.
+/// - `resourceExhausted` is back-pressure, not an outage: the outbox waits what the `retry-after-ms` trailer
+///   asks (else its initial backoff), logs nothing above debug, and does not count the attempt.
 /// - The first success after failures makes every waiting incident due again.
 public final class RemediationOutbox: Service, Sendable {
   private let store: IntakeStore
@@ -40,8 +44,11 @@ public final class RemediationOutbox: Service, Sendable {
       return
     }
     var transportConfig = WireClientTransport.Config.defaults(security: remediation.security)
-    // Reconnect as eagerly as the outbox retries, so recovery is not held back by a longer connection backoff.
+    // Redial at least once per probe interval: a connection backoff grown long during an outage would fail every
+    // probe fast and hold recovery back by up to its maximum.
     transportConfig.backoff = self.config.backoff
+    transportConfig.backoff.maximum = min(self.config.backoff.maximum, self.config.outageProbeInterval)
+    transportConfig.backoff.initial = min(transportConfig.backoff.initial, transportConfig.backoff.maximum)
     let transport = try WireClientTransport(
       host: remediation.host,
       port: remediation.port,
@@ -61,7 +68,13 @@ public final class RemediationOutbox: Service, Sendable {
     var outageFailures = 0
     while !Task.isCancelled {
       do {
-        let due = try await self.store.dueDeliveries(now: self.clock.now(), limit: self.config.batchSize)
+        // During an outage each round is one probe: the longest-waiting incident, due or not (every incident's
+        // own backoff may have grown past the moment remediation returns).
+        let probing = outageFailures > 0
+        let due = try await self.store.dueDeliveries(
+          now: probing ? .distantFuture : self.clock.now(),
+          limit: probing ? 1 : self.config.batchSize
+        )
         if due.isEmpty {
           let next = try await self.store.nextDeliveryDue()
           let wait = next.map { max(0, $0.timeIntervalSince(self.clock.now())) } ?? 3600
@@ -79,18 +92,22 @@ public final class RemediationOutbox: Service, Sendable {
             }
           case .rejected:
             continue
+          case .busy(let retryAfter):
+            self.logger.debug("remediation asks the outbox to slow down", metadata: ["retry_in": "\(retryAfter)"])
+            try await Task.sleep(for: retryAfter)
           case .unreachable(let error):
             outageFailures += 1
-            let pause = self.config.backoff.delay(attempt: outageFailures)
+            let pause = min(self.config.backoff.delay(attempt: outageFailures), self.config.outageProbeInterval)
             if outageFailures == 1 {
               self.logger.warning(
                 "remediation unreachable; incidents wait in the outbox",
-                metadata: ["error": "\(error.code)", "retry_in": "\(pause)"]
+                metadata: ["error": "\(error.code)", "probing_every": "\(self.config.outageProbeInterval)"]
               )
             }
-            try await Task.sleep(for: pause)
+            // A new incident cuts the pause short: it is the next probe.
+            await self.store.newIncidents.wait(timeout: pause)
           }
-          // After an outage pause, start the round again from the longest-waiting incident.
+          // After a pause, start the round again from the longest-waiting incident.
           if outageFailures > 0 { break }
         }
       } catch is CancellationError {
@@ -109,6 +126,8 @@ public final class RemediationOutbox: Service, Sendable {
     case rejected
     /// Remediation could not be reached (or refused every call): pause the outbox.
     case unreachable(RPCError)
+    /// Remediation is over its rate limit for intake: wait this long, then go on (not an outage).
+    case busy(retryAfter: Duration)
   }
 
   private func deliver(
@@ -128,6 +147,13 @@ public final class RemediationOutbox: Service, Sendable {
       return .delivered
     } catch {
       let rpcError = (error as? RPCError) ?? RPCError(code: .unknown, message: "\(error)")
+      if rpcError.code == .resourceExhausted {
+        // Back-pressure: the incident stays due as it is; no attempt is counted against it.
+        let milliseconds = rpcError.metadata[stringValues: AuthenticationInterceptor.retryAfterKey]
+          .first(where: { _ in true }).flatMap { Int64($0) }
+        let retryAfter = milliseconds.map { Duration.milliseconds(min(max($0, 1), 60_000)) } ?? self.config.backoff.initial
+        return .busy(retryAfter: retryAfter)
+      }
       let attempts = delivery.attempts + 1
       let next = self.clock.now().addingTimeInterval(
         IncidentValidator.seconds(self.config.backoff.delay(attempt: attempts)))

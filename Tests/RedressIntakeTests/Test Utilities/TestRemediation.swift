@@ -16,15 +16,29 @@ final class TestRemediationService: Redress_V1_Remediation.SimpleServiceProtocol
     var remedies: [String: String] = [:]
     var calls: [String: Int] = [:]
     var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    var busyLeft = 0
+    var callTimes: [ContinuousClock.Instant] = []
   }
 
   private let state = Mutex(State())
   /// Incidents with this title are refused with `failedPrecondition`, as a remediation rule violation would be.
   private let refusedTitle: String?
 
-  init(refusingTitle refusedTitle: String? = nil) {
+  /// `resourceExhausted` answers carry this `retry-after-ms`.
+  private let retryAfterMS: Int
+
+  /// - Parameters:
+  ///   - refusedTitle: Incidents with this title are refused with `failedPrecondition`.
+  ///   - busyCalls: The first this many calls are answered `resourceExhausted` with `retry-after-ms`, as a
+  ///     rate limit would.
+  init(refusingTitle refusedTitle: String? = nil, busyCalls: Int = 0, retryAfterMS: Int = 100) {
     self.refusedTitle = refusedTitle
+    self.retryAfterMS = retryAfterMS
+    self.state.withLock { $0.busyLeft = busyCalls }
   }
+
+  /// When each OpenRemedy call arrived.
+  var callTimes: [ContinuousClock.Instant] { self.state.withLock { $0.callTimes } }
 
   /// Remedy id by incident id.
   var remedies: [String: String] { self.state.withLock { $0.remedies } }
@@ -48,6 +62,19 @@ final class TestRemediationService: Redress_V1_Remediation.SimpleServiceProtocol
     context: ServerContext
   ) async throws -> Redress_V1_OpenRemedyResponse {
     _ = try Caller.require(anyOf: .service)
+    let busy = self.state.withLock { state -> Bool in
+      state.callTimes.append(.now)
+      guard state.busyLeft > 0 else { return false }
+      state.busyLeft -= 1
+      return true
+    }
+    if busy {
+      throw RPCError(
+        code: .resourceExhausted,
+        message: "over the rate limit",
+        metadata: [AuthenticationInterceptor.retryAfterKey: "\(self.retryAfterMS)"]
+      )
+    }
     let incidentID = request.incident.id
     guard !incidentID.isEmpty else {
       throw RPCError(code: .invalidArgument, message: "incident.id is required")
