@@ -68,6 +68,8 @@ let package = Package(
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "CompressNIO", package: "compress-nio"),
+        // The connection fuzz entry point (Fuzzing/) runs a connection on an embedded channel.
+        .product(name: "NIOEmbedded", package: "swift-nio"),
       ],
       swiftSettings: strictSettings
     ),
@@ -314,5 +316,13 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+
+    // MARK: fuzz targets (Fuzz/README.md): libFuzzer with tools/fuzz.sh, corpus replay otherwise.
+    .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strictSettings),
+    .executableTarget(name: "fuzz-frames", dependencies: ["FuzzSupport", "RedressWire"], path: "Fuzz/FuzzFrames", swiftSettings: strictSettings),
+    .executableTarget(name: "fuzz-metadata", dependencies: ["FuzzSupport", "RedressWire"], path: "Fuzz/FuzzMetadata", swiftSettings: strictSettings),
+    .executableTarget(name: "fuzz-decompress", dependencies: ["FuzzSupport", "RedressWire"], path: "Fuzz/FuzzDecompress", swiftSettings: strictSettings),
+    .executableTarget(name: "fuzz-connection", dependencies: ["FuzzSupport", "RedressWire"], path: "Fuzz/FuzzConnection", swiftSettings: strictSettings),
+    .executableTarget(name: "fuzz-playbook", dependencies: ["FuzzSupport", "RedressRemediation"], path: "Fuzz/FuzzPlaybook", swiftSettings: strictSettings),
   ]
 )

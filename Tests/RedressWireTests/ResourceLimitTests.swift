@@ -118,6 +118,51 @@ struct ResourceLimitTests {
     }
   }
 
+  @Test("the server refuses a client offering only versions 2...3 with exactly the GOAWAY docs/PROTOCOL.md §3.2 shows")
+  func versionRefusalMatchesSpec() async throws {
+    let expected = try ProtocolDocument.load().octets("goaway-version-unsupported")
+    var parser = FrameParser(expectingPreface: true)
+    parser.append(ByteBuffer(bytes: expected))
+    let documented = try #require(try parser.next())
+    try await withWireServer(services: [InteropTestService()]) { server in
+      try await RawWireClient.withConnection(port: server.port) { raw in
+        try await raw.send(Array("RDRS\r\n".utf8) + [2, 3])
+        let seen = try await raw.waitForClose()
+        #expect(seen == [documented], "the server sent \(seen); the spec shows \(documented)")
+      }
+    }
+  }
+
+  @Test("trailers that cannot fit the client's MAX_METADATA_SIZE are cut to fit, or the stream is reset when nothing fits (PROTOCOL.md §9.2)")
+  func trailersWithinClientLimits() async throws {
+    try await withWireServer(services: [InteropTestService()]) { server in
+      // 40 octets: an OK status fits, the server's replacement message is cut to fit.
+      try await RawWireClient.withConnection(port: server.port) { raw in
+        _ = try await raw.handshake(settings: [Setting(.maxMetadataSize, 40)])
+        #expect(try await raw.emptyCall(stream: 1).status?.code == .ok)
+        // An unknown method's status message is longer than 40 octets: replaced by INTERNAL, cut to fit.
+        try await raw.send(
+          .headers(streamID: 3, path: "/grpc.testing.TestService/NoSuchMethod", metadata: [:], endStream: false),
+          .message(streamID: 3, fragment: ByteBuffer(), flags: [.endMessage, .endStream])
+        )
+        let answer = try await raw.answer(on: 3)
+        #expect(answer.status?.code == .internalError, "\(answer.frames)")
+        #expect((answer.status?.message.utf8.count ?? .max) <= 38)
+        #expect(answer.status?.message.hasPrefix("The server could not send") == true)
+      }
+      // 1 octet: not even an empty metadata block (2 octets) fits: RST_STREAM METADATA_TOO_LARGE.
+      try await RawWireClient.withConnection(port: server.port) { raw in
+        _ = try await raw.handshake(settings: [Setting(.maxMetadataSize, 1)])
+        let answer = try await raw.emptyCall(stream: 1)
+        guard case .resetStream(_, let code) = answer.frames.last else {
+          Issue.record("expected RST_STREAM, got \(answer.frames)")
+          return
+        }
+        #expect(code == .metadataTooLarge)
+      }
+    }
+  }
+
   @Test("connections past the per-address cap are closed at once; one slot frees when a connection ends")
   func connectionCaps() async throws {
     try await withWireServer(

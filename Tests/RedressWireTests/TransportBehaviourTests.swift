@@ -341,8 +341,8 @@ struct TransportBehaviourTests {
   @Test(
     "request metadata too large for one HEADERS frame fails only that call with resourceExhausted",
     arguments: [
-      // Over the server's MAX_METADATA_SIZE and its MAX_FRAME_SIZE (both 16,384).
-      (serverMaxMetadataSize: 16_384, limit: "MAX_METADATA_SIZE"),
+      // Over the server's MAX_METADATA_SIZE (8,192) and its MAX_FRAME_SIZE (16,384).
+      (serverMaxMetadataSize: 8_192, limit: "MAX_METADATA_SIZE"),
       // Within a raised MAX_METADATA_SIZE but over MAX_FRAME_SIZE: HEADERS has no continuation.
       (serverMaxMetadataSize: 65_536, limit: "MAX_FRAME_SIZE"),
     ]
@@ -364,7 +364,7 @@ struct TransportBehaviourTests {
   @Test(
     "response metadata too large for the client fails only that call",
     arguments: [
-      // Initial or trailing metadata over the client's MAX_METADATA_SIZE (16,384 by default)
+      // Initial or trailing metadata over the client's MAX_METADATA_SIZE (8,192 by default)
       // and over its MAX_FRAME_SIZE.
       (initial: 20_000, trailing: 0),
       (initial: 0, trailing: 20_000),

@@ -95,14 +95,16 @@ public struct ConnectionConfig: Sendable, Hashable {
     }
   }
 
-  /// The defaults: 16 KiB frames, 4 MiB messages, 16 KiB metadata, 256 streams, 1 MiB stream and
+  /// The defaults: 16 KiB frames, 4 MiB messages, 8 KiB metadata, 256 streams, 1 MiB stream and
   /// 4 MiB connection windows, 10 s handshake, 5 min idle, no keepalive, at most 1,000 resets
   /// and 50 pings per 10 s, gzip and deflate accepted, 8 MiB buffered inbound, 30 s for a request to arrive.
   public static var defaults: Self {
     Self(
       maxFrameSize: 16_384,
       maxMessageSize: 4 * 1024 * 1024,
-      maxMetadataSize: 16_384,
+      // Below MAX_FRAME_SIZE on purpose: a block between the two is a stream METADATA_TOO_LARGE for that
+      // call alone; with both at 16,384 that error could never be sent (docs/PROTOCOL.md §5).
+      maxMetadataSize: 8_192,
       maxConcurrentStreams: 256,
       streamWindowSize: 1024 * 1024,
       connectionWindowSize: 4 * 1024 * 1024,

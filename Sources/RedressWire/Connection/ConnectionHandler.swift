@@ -282,10 +282,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     let supported = Preface.currentVersion
     if self.isServer {
       guard preface.minimumVersion <= supported && supported <= preface.maximumVersion else {
-        throw WireError(
-          .versionUnsupported,
-          "server speaks versions \(supported)...\(supported); the client offered \(preface.minimumVersion)...\(preface.maximumVersion)"
+        self.logger.info(
+          "Refusing a client's versions",
+          metadata: ["peer": "\(self.remoteAddress)", "offered": "\(preface.minimumVersion)...\(preface.maximumVersion)"]
         )
+        // Exactly the debug text docs/PROTOCOL.md §3.2 shows: it names the versions the server speaks.
+        throw WireError(.versionUnsupported, "server speaks versions \(supported)...\(supported)")
       }
       self.prepareOutBuffer()
       Preface.selected(supported).encode(into: &self.outBuffer)
@@ -1031,9 +1033,18 @@ final class ConnectionHandler: ChannelInboundHandler {
         head.promise?.succeed()
       case .trailers(var status, var metadata):
         if let problem = self.trailersProblem(status: status, metadata: metadata) {
-          // The status still goes out, without what the client could not take.
-          status = Status(code: .internalError, message: "The server could not send the RPC's status: \(problem)")
+          // The status still goes out, without what the client could not take (docs/PROTOCOL.md §9.2): code
+          // INTERNAL, no metadata, the message cut to the client's limits. A client whose limits cannot take
+          // even an empty message gets RST_STREAM(METADATA_TOO_LARGE) instead.
           metadata = [:]
+          guard let fitting = self.replacementStatus("The server could not send the RPC's status: \(problem)") else {
+            stream.pending.removeFirst()
+            head.promise?.succeed()
+            stream.finishInbound()
+            self.resetStream(stream, code: .metadataTooLarge)
+            return .empty
+          }
+          status = fitting
         }
         self.write(.trailers(streamID: stream.id, status: status, metadata: metadata))
         stream.pending.removeFirst()
@@ -1102,12 +1113,26 @@ final class ConnectionHandler: ChannelInboundHandler {
 
   /// Ends a stream whose `HEADERS` cannot be sent. A client fails the call locally (its stream id
   /// is skipped, which the protocol allows); a server answers with a status instead.
+  /// An `INTERNAL` status saying `text`, cut to what the client's limits leave for a status message with no
+  /// metadata; `nil` if not even an empty one fits (then the stream is reset with `METADATA_TOO_LARGE`,
+  /// docs/PROTOCOL.md §9.2).
+  private func replacementStatus(_ text: String) -> Status? {
+    let room = min(self.peerSettings.maxMetadataSize, self.peerSettings.maxFrameSize - 3) - MetadataCodec.encodedLength(of: [:])
+    guard room >= 0 else { return nil }
+    let message = FrameEncoder.clampedUTF8(text, maxLength: min(room, FrameEncoder.maxStatusMessageLength))
+    return Status(code: .internalError, message: String(decoding: message, as: UTF8.self))
+  }
+
   private func failUnsendableHeaders(_ stream: StreamRecord, _ problem: String, code: RPCError.Code) {
     if self.isServer {
-      let status = Status(code: .internalError, message: "The server could not send its response metadata: \(problem)")
-      self.write(.trailers(streamID: stream.id, status: status, metadata: [:]))
+      let text = "The server could not send its response metadata: \(problem)"
+      if let status = self.replacementStatus(text) {
+        self.write(.trailers(streamID: stream.id, status: status, metadata: [:]))
+      } else {
+        self.write(.resetStream(streamID: stream.id, code: .metadataTooLarge))
+      }
       self.rememberClosed(stream.id)
-      let error = RPCError(code: .internalError, message: status.message)
+      let error = RPCError(code: .internalError, message: text)
       stream.localClosed = true
       stream.remoteClosed = true
       stream.failInbound(error)

@@ -142,6 +142,19 @@ final class InboundQueue<Part: Sendable>: AsyncSequence, Sendable {
     return .wait
   }
 
+  /// Reads every part already queued, without waiting, as a reader would (fuzzing and tests on an embedded
+  /// event loop, where no other task can read).
+  func drainQueued() {
+    while true {
+      switch self.state.withLock({ self.poll(&$0) }) {
+      case .part(_, let credit):
+        if let credit { self.onConsume(credit) }
+      case .end, .error, .wait:
+        return
+      }
+    }
+  }
+
   func next() async throws -> Part? {
     // Fast path: a part is already here, no continuation needed.
     switch self.state.withLock({ self.poll(&$0) }) {

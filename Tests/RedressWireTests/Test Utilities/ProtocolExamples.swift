@@ -59,7 +59,7 @@ enum ProtocolExample: Sendable {
     Setting(.maxFrameSize, 16_384),
     Setting(.maxConcurrentStreams, 256),
     Setting(.initialWindowSize, 1_048_576),
-    Setting(.maxMetadataSize, 16_384),
+    Setting(.maxMetadataSize, 8_192),
   ])
 
   /// Raises the connection window from 65,535 to 4 MiB.

@@ -1,0 +1,18 @@
+// libFuzzer target: built with `-sanitize=fuzzer -DFUZZING` (tools/fuzz.sh); otherwise it replays saved inputs.
+import FuzzSupport
+import RedressWire
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+  WireFuzzing.decompress(UnsafeRawBufferPointer(start: data, count: size))
+  return 0
+}
+#else
+@main
+enum FuzzDecompress {
+  static func main() {
+    FuzzReplay.main("fuzz-decompress", WireFuzzing.decompress)
+  }
+}
+#endif
