@@ -12,7 +12,7 @@ struct RedressBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "redress-bench",
     abstract: "Closed-loop benchmarks of the Redress wire against gRPC over HTTP/2 and a raw TLS echo.",
-    subcommands: [Run.self, IdleServer.self],
+    subcommands: [Run.self, Soak.self, IdleServer.self],
     defaultSubcommand: Run.self
   )
 }
