@@ -16,15 +16,8 @@ struct ConnectionLifetimeTests {
       let channel = EmbeddedChannel()
       let handler = ConnectionHandler(role: .server(onStream: { _ in }), config: .defaults, logger: Logger(label: "test"))
       freed = handler
-      try channel.pipeline.syncOperations.addHandler(handler)
-      try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-      var opening = ByteBuffer()
-      Preface.clientDefault.encode(into: &opening)
-      FrameEncoder.encode(.settings([]), into: &opening)
-      FrameEncoder.encode(.settingsAck, into: &opening)
       // A stream left half-sent when the connection closes.
-      FrameEncoder.encode(.headers(streamID: 1, path: "/a.B/C", metadata: [:], endStream: false), into: &opening)
-      try channel.writeInbound(opening)
+      try WireFuzzing.open(handler, on: channel, then: [.headers(streamID: 1, path: "/a.B/C", metadata: [:], endStream: false)])
       _ = try channel.finish(acceptAlreadyClosed: true)
     }()
     // Before the fix the handler and its context held each other (and the channel) forever.

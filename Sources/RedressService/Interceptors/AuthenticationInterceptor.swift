@@ -86,18 +86,10 @@ public struct AuthenticationInterceptor: ServerInterceptor {
         metadata: [Self.retryAfterKey: "\(milliseconds)"]
       )
     }
-    var response = try await Caller.$current.withValue(identity) {
+    let response = try await Caller.$current.withValue(identity) {
       try await next(request, context)
     }
-    // A streaming response's producer runs after `next` returns; bind the caller for it too.
-    if case .success(var contents) = response.accepted {
-      let producer = contents.producer
-      contents.producer = { writer in
-        try await Caller.$current.withValue(identity) { try await producer(writer) }
-      }
-      response.accepted = .success(contents)
-    }
-    return response
+    return response.binding(Caller.$current, to: identity)
   }
 
   /// The address part of a peer description: `ipv4:10.0.0.7:51234` → `ipv4:10.0.0.7`.

@@ -46,16 +46,9 @@ public struct DeadlineInterceptor: ServerInterceptor {
       return try await next(request, context)
     }
     let deadline = ContinuousClock.now + timeout
-    var response = try await RPCDeadline.$current.withValue(deadline) {
+    let response = try await RPCDeadline.$current.withValue(deadline) {
       try await next(request, context)
     }
-    if case .success(var contents) = response.accepted {
-      let producer = contents.producer
-      contents.producer = { writer in
-        try await RPCDeadline.$current.withValue(deadline) { try await producer(writer) }
-      }
-      response.accepted = .success(contents)
-    }
-    return response
+    return response.binding(RPCDeadline.$current, to: deadline)
   }
 }

@@ -81,13 +81,7 @@ package enum WireFuzzing {
       serverBudget: serverBudget
     )
     do {
-      try channel.pipeline.syncOperations.addHandler(handler)
-      try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-      var opening = ByteBuffer()
-      Preface.clientDefault.encode(into: &opening)
-      FrameEncoder.encode(.settings([]), into: &opening)
-      FrameEncoder.encode(.settingsAck, into: &opening)
-      try channel.writeInbound(opening)
+      try Self.open(handler, on: channel)
       // In up to four reads, cut where the input's first octets say, as TCP segments might.
       var rest = input[...]
       let cuts = input.prefix(3).map { Int($0) * 97 }
@@ -109,6 +103,21 @@ package enum WireFuzzing {
     _ = try? channel.finish(acceptAlreadyClosed: true)
     starts.drainAll()
     precondition(serverBudget.inUse == 0, "\(serverBudget.inUse) octets still reserved after the connection closed")
+  }
+}
+
+extension WireFuzzing {
+  /// Adds `handler` to `channel`, connects it, and delivers a client's preface, empty `SETTINGS` and the ACK of
+  /// the server's, followed by `then`: the connection is active.
+  static func open(_ handler: ConnectionHandler, on channel: EmbeddedChannel, then frames: [Frame] = []) throws {
+    try channel.pipeline.syncOperations.addHandler(handler)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    var opening = ByteBuffer()
+    Preface.clientDefault.encode(into: &opening)
+    FrameEncoder.encode(.settings([]), into: &opening)
+    FrameEncoder.encode(.settingsAck, into: &opening)
+    for frame in frames { FrameEncoder.encode(frame, into: &opening) }
+    try channel.writeInbound(opening)
   }
 }
 
