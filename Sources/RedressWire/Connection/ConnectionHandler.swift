@@ -1080,7 +1080,10 @@ final class ConnectionHandler: ChannelInboundHandler {
           return self.sendConnectionWindow == 0 ? .blockedOnConnection : .blockedOnStream
         }
         let isLast = allowance == remaining
-        let fragment = message.getSlice(at: message.readerIndex + stream.headSent, length: allowance)!
+        // Within the message by construction (allowance ≤ remaining); our own data, not the peer's.
+        guard let fragment = message.getSlice(at: message.readerIndex + stream.headSent, length: allowance) else {
+          preconditionFailure("fragment outside its message")
+        }
         var flags: FrameFlags = isLast ? .endMessage : []
         if compressed { flags.insert(.compressed) }
         self.writeMessageFragment(stream.id, fragment, flags: flags)

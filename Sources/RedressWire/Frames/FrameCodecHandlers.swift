@@ -20,7 +20,8 @@ public struct FrameDecoder: ByteToMessageDecoder {
 
   public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
     if buffer.readableBytes > 0 {
-      self.parser.append(buffer.readSlice(length: buffer.readableBytes)!)
+      self.parser.append(buffer.slice())
+      buffer.moveReaderIndex(to: buffer.writerIndex)
     }
     // The parser now holds every octet, so `buffer` is empty and ByteToMessageHandler will not
     // call again for this read: everything already complete must be delivered now.

@@ -82,12 +82,13 @@ public struct FrameParser: Sendable {
         }
         return nil
       }
-      let magic = self.buffer.readBytes(length: Preface.magic.count)!
-      guard magic == Preface.magic else {
+      // Eight octets are here (checked above); no read below can come up short.
+      guard let magic = self.buffer.readBytes(length: Preface.magic.count), magic == Preface.magic,
+        let minimum = self.buffer.readInteger(as: UInt8.self),
+        let maximum = self.buffer.readInteger(as: UInt8.self)
+      else {
         throw WireError(.protocolError, "connection preface is not 'RDRS\\r\\n': not a Redress peer")
       }
-      let minimum = self.buffer.readInteger(as: UInt8.self)!
-      let maximum = self.buffer.readInteger(as: UInt8.self)!
       self.expectingPreface = false
       return .preface(Preface(minimumVersion: minimum, maximumVersion: maximum))
     }
@@ -110,19 +111,25 @@ public struct FrameParser: Sendable {
     try Self.checkStreamAndLength(header, type)
     guard self.buffer.readableBytes >= FrameHeader.length + header.length else { return nil }
     self.buffer.moveReaderIndex(forwardBy: FrameHeader.length)
-    var payload = self.buffer.readSlice(length: header.length)!
+    guard var payload = self.buffer.readSlice(length: header.length) else { return nil }
     return try self.decodePayload(header, type, &payload)
   }
 
   private func peekHeader() -> FrameHeader? {
     guard self.buffer.readableBytes >= FrameHeader.length else { return nil }
     let index = self.buffer.readerIndex
-    let high = Int(self.buffer.getInteger(at: index, as: UInt8.self)!)
-    let low = Int(self.buffer.getInteger(at: index + 1, as: UInt16.self)!)
-    let type = self.buffer.getInteger(at: index + 3, as: UInt8.self)!
-    let flags = self.buffer.getInteger(at: index + 4, as: UInt8.self)!
-    let stream = self.buffer.getInteger(at: index + 5, as: UInt32.self)! & FrameHeader.maxStreamID
-    return FrameHeader(length: high << 16 | low, type: type, flags: FrameFlags(rawValue: flags), streamID: stream)
+    guard let high = self.buffer.getInteger(at: index, as: UInt8.self),
+      let low = self.buffer.getInteger(at: index + 1, as: UInt16.self),
+      let type = self.buffer.getInteger(at: index + 3, as: UInt8.self),
+      let flags = self.buffer.getInteger(at: index + 4, as: UInt8.self),
+      let stream = self.buffer.getInteger(at: index + 5, as: UInt32.self)
+    else { return nil }
+    return FrameHeader(
+      length: Int(high) << 16 | Int(low),
+      type: type,
+      flags: FrameFlags(rawValue: flags),
+      streamID: stream & FrameHeader.maxStreamID
+    )
   }
 
   private static func checkStreamAndLength(_ header: FrameHeader, _ type: FrameType) throws(WireError) {
@@ -191,7 +198,9 @@ public struct FrameParser: Sendable {
       return .settings(settings)
 
     case .headers:
-      let pathLength = Int(payload.readInteger(as: UInt16.self)!)
+      // checkStreamAndLength guaranteed the fixed part of every frame; a short one still answers, not traps.
+      guard let rawPathLength = payload.readInteger(as: UInt16.self) else { throw Self.short(header, type) }
+      let pathLength = Int(rawPathLength)
       guard let pathSlice = payload.readSlice(length: pathLength) else {
         throw WireError(.protocolError, "HEADERS path length \(pathLength) runs past the frame", stream: stream)
       }
@@ -215,8 +224,11 @@ public struct FrameParser: Sendable {
       return .message(streamID: stream, fragment: payload, flags: header.flags)
 
     case .trailers:
-      let rawCode = payload.readInteger(as: UInt8.self)!
-      let messageLength = Int(payload.readInteger(as: UInt16.self)!)
+      // At least five octets (checkStreamAndLength).
+      guard let rawCode = payload.readInteger(as: UInt8.self), let rawLength = payload.readInteger(as: UInt16.self) else {
+        throw Self.short(header, type)
+      }
+      let messageLength = Int(rawLength)
       guard let code = Status.Code(rawValue: Int(rawCode)) else {
         throw WireError(.protocolError, "TRAILERS status code \(rawCode) is not a gRPC status code (0-16)", stream: stream)
       }
@@ -237,20 +249,26 @@ public struct FrameParser: Sendable {
       return .trailers(streamID: stream, status: Status(code: code, message: message), metadata: metadata)
 
     case .resetStream:
-      return .resetStream(streamID: stream, code: WireErrorCode(rawValue: payload.readInteger(as: UInt32.self)!))
+      guard let code = payload.readInteger(as: UInt32.self) else { throw Self.short(header, type) }
+      return .resetStream(streamID: stream, code: WireErrorCode(rawValue: code))
 
     case .ping:
-      return .ping(data: payload.readInteger(as: UInt64.self)!, ack: header.flags.contains(.ack))
+      guard let data = payload.readInteger(as: UInt64.self) else { throw Self.short(header, type) }
+      return .ping(data: data, ack: header.flags.contains(.ack))
 
     case .goAway:
-      let last = payload.readInteger(as: UInt32.self)! & FrameHeader.maxStreamID
-      let code = WireErrorCode(rawValue: payload.readInteger(as: UInt32.self)!)
+      guard let rawLast = payload.readInteger(as: UInt32.self), let rawCode = payload.readInteger(as: UInt32.self) else {
+        throw Self.short(header, type)
+      }
+      let last = rawLast & FrameHeader.maxStreamID
+      let code = WireErrorCode(rawValue: rawCode)
       // Debug text is diagnostic only: decode leniently rather than fail the goodbye.
       let debug = payload.readString(length: payload.readableBytes) ?? ""
       return .goAway(lastStreamID: last, code: code, debug: debug)
 
     case .windowUpdate:
-      let increment = payload.readInteger(as: UInt32.self)! & 0x7FFF_FFFF
+      guard let rawIncrement = payload.readInteger(as: UInt32.self) else { throw Self.short(header, type) }
+      let increment = rawIncrement & 0x7FFF_FFFF
       guard increment > 0 else {
         throw WireError(
           .protocolError,
@@ -260,6 +278,11 @@ public struct FrameParser: Sendable {
       }
       return .windowUpdate(streamID: stream, increment: increment)
     }
+  }
+
+  /// A frame shorter than its type's fixed part (checkStreamAndLength refuses these first).
+  private static func short(_ header: FrameHeader, _ type: FrameType) -> WireError {
+    WireError(.frameSizeError, "\(type) frame of \(header.length) octets is shorter than its fixed part")
   }
 
   /// Whether `path` is `/service/method`: a slash, a non-empty service, a slash, a non-empty method.
