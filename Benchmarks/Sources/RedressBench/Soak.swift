@@ -67,43 +67,59 @@ struct Soak: AsyncParsableCommand {
     let target = max(1, peak * self.fraction)
     print(String(format: "peak %.0f submits/s with %d clients over %.0f s; soak at %.0f/s for %.0f s", peak, self.peakClients, self.peakSeconds, target, self.duration))
 
-    var samples: [(seconds: Double, intake: ProcessSample, remediation: ProcessSample)] = []
+    let samples = Mutex<[SoakRow]>([])
     let start = ContinuousClock.now
-    let sample = { (elapsed: Double) in
-      let row = (elapsed, ProcessSample.read(pid: intake.pid), ProcessSample.read(pid: remediation.pid))
-      samples.append(row)
-      print(String(format: "t=%5.0fs  intake rss %7.1f MiB fds %4d   remediation rss %7.1f MiB fds %4d   submitted %d failed %d",
-        elapsed, row.1.rssMiB, row.1.descriptors, row.2.rssMiB, row.2.descriptors, load.submitted, load.failed))
-      fflush(stdout)
+    let intakePID = intake.pid
+    let remediationPID = remediation.pid
+    let sample: @Sendable (Double) -> Void = { elapsed in
+      let row = SoakRow(seconds: elapsed, intake: .read(pid: intakePID), remediation: .read(pid: remediationPID))
+      samples.withLock { $0.append(row) }
+      let line = String(
+        format: "t=%5.0fs  intake rss %7.1f MiB fds %4d   remediation rss %7.1f MiB fds %4d   submitted %d failed %d\n",
+        elapsed, row.intake.rssMiB, row.intake.descriptors, row.remediation.rssMiB, row.remediation.descriptors,
+        load.submitted, load.failed
+      )
+      // Unbuffered: the samples reach a pipe or a log file as they are taken.
+      FileHandle.standardOutput.write(Data(line.utf8))
     }
     sample(0)
+    let duration = self.duration
+    let interval = self.interval
     try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await load.openLoop(ratePerSecond: target, seconds: self.duration) }
+      group.addTask { try await load.openLoop(ratePerSecond: target, seconds: duration) }
       group.addTask {
-        var next = self.interval
-        while next <= self.duration {
+        var next = interval
+        while next <= duration {
           try await Task.sleep(until: start + .milliseconds(Int64(next * 1000)), clock: .continuous)
           sample(next)
-          next += self.interval
+          next += interval
         }
       }
       try await group.waitForAll()
     }
-    for (name, pick) in [("intake", { (row: (seconds: Double, intake: ProcessSample, remediation: ProcessSample)) in row.intake }),
-                         ("remediation", { $0.remediation })] {
-      let rows = samples.map(pick)
-      guard let first = rows.first, let last = rows.last else { continue }
-      let maxRSS = rows.map(\.rssMiB).max() ?? 0
-      let maxFDs = rows.map(\.descriptors).max() ?? 0
-      // The slope of the second half says whether RSS levels off.
-      let half = samples.suffix(max(2, samples.count / 2))
-      let halfRows = half.map(pick)
-      let slope = (halfRows.last!.rssMiB - halfRows.first!.rssMiB) / max(1, (half.last!.seconds - half.first!.seconds) / 60)
-      print(String(format: "%@: rss start %.1f end %.1f max %.1f MiB (second half %+.2f MiB/min); fds start %d end %d max %d",
-        name, first.rssMiB, last.rssMiB, maxRSS, slope, first.descriptors, last.descriptors, maxFDs))
+    let rows = samples.withLock { $0 }
+    for (name, pick) in [("intake", { (row: SoakRow) in row.intake }), ("remediation", { (row: SoakRow) in row.remediation })] {
+      guard let first = rows.first.map(pick), let last = rows.last.map(pick) else { continue }
+      let maxRSS = rows.map { pick($0).rssMiB }.max() ?? 0
+      let maxFDs = rows.map { pick($0).descriptors }.max() ?? 0
+      // The slope over the second half says whether RSS levels off.
+      let half = Array(rows.suffix(max(2, rows.count / 2)))
+      let minutes = max(1.0 / 60, (half[half.count - 1].seconds - half[0].seconds) / 60)
+      let slope = (pick(half[half.count - 1]).rssMiB - pick(half[0]).rssMiB) / minutes
+      print(String(
+        format: "%@: rss start %.1f end %.1f max %.1f MiB (second half %+.2f MiB/min); fds start %d end %d max %d",
+        name, first.rssMiB, last.rssMiB, maxRSS, slope, first.descriptors, last.descriptors, maxFDs
+      ))
     }
     print("submitted \(load.submitted), failed \(load.failed)")
   }
+}
+
+/// One sample of both processes.
+struct SoakRow: Sendable {
+  var seconds: Double
+  var intake: ProcessSample
+  var remediation: ProcessSample
 }
 
 /// RSS and open descriptors of a process, from /proc.

@@ -19,8 +19,8 @@ public import ServiceLifecycle
 ///   most ``IntakeConfig/Outbox/outageProbeInterval`` at a time and less when a new incident arrives: the next
 ///   attempt is the probe, and the connection redials as often, so delivery resumes within about that interval
 ///   of remediation answering again. Intake keeps accepting; incidents stay `awaiting_remediation`.
-/// - `resourceExhausted` is back-pressure, not an outage: the outbox waits what the `retry-after-ms` trailer
-///   asks (else its initial backoff), logs nothing above debug, and does not count the attempt.
+/// - `resourceExhausted` with a `retry-after-ms` trailer (a rate limit) is back-pressure, not an outage: the
+///   outbox waits what it asks, logs nothing above debug, and does not count the attempt.
 /// - The first success after failures makes every waiting incident due again.
 public final class RemediationOutbox: Service, Sendable {
   private let store: IntakeStore
@@ -92,6 +92,8 @@ public final class RemediationOutbox: Service, Sendable {
             }
           case .rejected:
             continue
+          case .abandoned:
+            return
           case .busy(let retryAfter):
             self.logger.debug("remediation asks the outbox to slow down", metadata: ["retry_in": "\(retryAfter)"])
             try await Task.sleep(for: retryAfter)
@@ -128,6 +130,8 @@ public final class RemediationOutbox: Service, Sendable {
     case unreachable(RPCError)
     /// Remediation is over its rate limit for intake: wait this long, then go on (not an outage).
     case busy(retryAfter: Duration)
+    /// The outbox is shutting down: nothing was decided about the incident.
+    case abandoned
   }
 
   private func deliver(
@@ -146,13 +150,16 @@ public final class RemediationOutbox: Service, Sendable {
       )
       return .delivered
     } catch {
+      // Shutting down: the call was abandoned, not refused; the incident stays due for the next start.
+      if Task.isCancelled { return .abandoned }
       let rpcError = (error as? RPCError) ?? RPCError(code: .unknown, message: "\(error)")
-      if rpcError.code == .resourceExhausted {
-        // Back-pressure: the incident stays due as it is; no attempt is counted against it.
+      if rpcError.code == .resourceExhausted,
         let milliseconds = rpcError.metadata[stringValues: AuthenticationInterceptor.retryAfterKey]
-          .first(where: { _ in true }).flatMap { Int64($0) }
-        let retryAfter = milliseconds.map { Duration.milliseconds(min(max($0, 1), 60_000)) } ?? self.config.backoff.initial
-        return .busy(retryAfter: retryAfter)
+          .first(where: { _ in true }).flatMap({ Int64($0) })
+      {
+        // Back-pressure (a rate limit says when to come back): the incident stays due as it is; no attempt is
+        // counted against it. Without a retry-after (a size limit) it is retried with backoff like a refusal.
+        return .busy(retryAfter: .milliseconds(min(max(milliseconds, 1), 60_000)))
       }
       let attempts = delivery.attempts + 1
       let next = self.clock.now().addingTimeInterval(
@@ -160,7 +167,7 @@ public final class RemediationOutbox: Service, Sendable {
       try? await self.store.recordFailedDelivery(
         incidentID: id, attempts: attempts, nextAttempt: next, error: "\(rpcError.code): \(rpcError.message)")
       switch rpcError.code {
-      case .invalidArgument, .failedPrecondition, .notFound, .alreadyExists, .outOfRange, .aborted:
+      case .invalidArgument, .failedPrecondition, .notFound, .alreadyExists, .outOfRange, .aborted, .resourceExhausted:
         self.logger.warning(
           "remediation refused an incident; will retry", metadata: ["incident": "\(id)", "error": "\(rpcError.code)"])
         return .rejected

@@ -1125,8 +1125,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     return nil
   }
 
-  /// Ends a stream whose `HEADERS` cannot be sent. A client fails the call locally (its stream id
-  /// is skipped, which the protocol allows); a server answers with a status instead.
   /// An `INTERNAL` status saying `text`, cut to what the client's limits leave for a status message with no
   /// metadata; `nil` if not even an empty one fits (then the stream is reset with `METADATA_TOO_LARGE`,
   /// docs/PROTOCOL.md §9.2).
@@ -1137,6 +1135,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     return Status(code: .internalError, message: String(decoding: message, as: UTF8.self))
   }
 
+  /// Ends a stream whose `HEADERS` cannot be sent. A client fails the call locally (its stream id
+  /// is skipped, which the protocol allows); a server answers with a status instead.
   private func failUnsendableHeaders(_ stream: StreamRecord, _ problem: String, code: RPCError.Code) {
     if self.isServer {
       let text = "The server could not send its response metadata: \(problem)"
