@@ -112,6 +112,9 @@ struct Soak: AsyncParsableCommand {
       ))
     }
     print("submitted \(load.submitted), failed \(load.failed)")
+    guard load.failed == 0, load.submitted > 0 else {
+      throw BenchError("\(load.failed) of \(load.submitted + load.failed) submits failed during the soak")
+    }
   }
 }
 
