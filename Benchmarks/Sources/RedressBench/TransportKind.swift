@@ -20,8 +20,13 @@ enum TransportKind: String, Sendable, CaseIterable {
       let security = ServerSecurity.tls(
         ServerTLS(certificateChain: [pki.serverCertificate], privateKey: pki.serverKey)
       )
+      var config = WireServerTransport.Config.defaults(security: security)
+      // Every client of a benchmark comes from 127.0.0.1, and the memory scenario holds thousands of idle
+      // connections: the per-address and per-server caps (128 and 1,024 by default) would refuse them.
+      config.limits.maxConnections = 100_000
+      config.limits.maxConnectionsPerAddress = 100_000
       let transport = WireServerTransport(
-        host: "127.0.0.1", port: 0, config: .defaults(security: security), logger: quietLogger("redress.bench.server")
+        host: "127.0.0.1", port: 0, config: config, logger: quietLogger("redress.bench.server")
       )
       return try await withGRPCServer(transport: transport, services: [EchoService()]) { _ in
         let port = try await transport.listeningAddress.port!
