@@ -93,9 +93,8 @@ final class ClientConnection: Sendable {
     self.handle.execute { handler in
       handler.openStream { result in
         switch result {
-        case .success(let stream):
-          guard case .client(let queue) = stream.inbound else { return }
-          promise.succeed((queue, stream.key))
+        case .success(let opened):
+          promise.succeed(opened)
         case .failure(let error):
           promise.fail(error)
         }

@@ -13,20 +13,14 @@ enum OutboundItem {
   case trailers(Status, Metadata)
 }
 
-/// The state of one stream, owned by its connection's event loop.
+/// The protocol state of one stream, owned by its connection's ``ConnectionStateMachine``.
+///
+/// What the async side reads from and the timers live in the ``ConnectionHandler``, keyed by ``key``.
 final class StreamRecord {
   /// A key unique within the connection, valid before a client stream has a wire id.
   let key: UInt64
   /// The wire id; 0 until a client stream sends its `HEADERS`.
   var id: UInt32
-
-  /// Where received parts go: request parts on a server, response parts on a client.
-  let inbound: Inbound
-
-  enum Inbound {
-    case server(InboundQueue<RPCRequestPart<WireBytes>>, CancellationSlot)
-    case client(InboundQueue<RPCResponsePart<WireBytes>>)
-  }
 
   // Sending.
   var sendWindow: Int
@@ -44,7 +38,7 @@ final class StreamRecord {
   var receivedHeaders = false
   /// The peer sent `END_STREAM` (or `TRAILERS`).
   var remoteClosed = false
-  /// Set once the inbound side failed (message too large): later fragments are dropped.
+  /// Set once the inbound side failed (message too large, request timeout): later fragments are dropped.
   var discardingInbound = false
   /// The `grpc-encoding` of messages the peer sends on this stream; `nil` for none.
   var inboundEncoding: CompressionAlgorithm?
@@ -55,41 +49,14 @@ final class StreamRecord {
   var unreadMessages = 0
   /// Octets of `partial` reserved in the connection's ``InboundBudget``.
   var reservedBytes = 0
-  /// Servers: fires if the request has not arrived (``ConnectionConfig/requestTimeout``).
-  var requestTimer: Scheduled<Void>?
+  /// Servers: the request timer runs (``ConnectionConfig/requestTimeout``): headers arrived, the end of the
+  /// first message has not.
+  var awaitingRequest = false
 
-  init(key: UInt64, id: UInt32, inbound: Inbound, sendWindow: Int, receiveWindow: Int) {
+  init(key: UInt64, id: UInt32, sendWindow: Int, receiveWindow: Int) {
     self.key = key
     self.id = id
-    self.inbound = inbound
     self.sendWindow = sendWindow
     self.receiveWindow = receiveWindow
-  }
-
-  /// Fails the reader with `error`.
-  func failInbound(_ error: any Error) {
-    switch self.inbound {
-    case .server(let queue, let slot):
-      // Cancel first: a handler woken by the failed read must already see its RPC cancelled.
-      slot.cancel()
-      queue.fail(error)
-    case .client(let queue):
-      queue.fail(error)
-    }
-  }
-
-  /// Ends the reader after what is queued.
-  func finishInbound() {
-    switch self.inbound {
-    case .server(let queue, _): queue.finish()
-    case .client(let queue): queue.finish()
-    }
-  }
-
-  /// Fails every queued write.
-  func failPending(_ error: any Error) {
-    while let (_, promise) = self.pending.popFirst() {
-      promise?.fail(error)
-    }
   }
 }
