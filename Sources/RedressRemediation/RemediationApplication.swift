@@ -52,7 +52,7 @@ public final class RemediationApplication: Sendable {
     )
     self.store = store
     self.broadcaster = broadcaster
-    self.server = RedressServer(
+    self.server = try RedressServer(
       config: server,
       services: [service],
       directory: directory,
@@ -76,6 +76,11 @@ public final class RemediationApplication: Sendable {
   public var listeningAddress: SocketAddress {
     get async throws { try await self.server.listeningAddress }
   }
+
+  /// The port of the gRPC HTTP/2 listener once it listens; `nil` when it is off.
+  public var grpcHTTP2Port: Int? {
+    get async throws { try await self.server.grpcHTTP2Port }
+  }
 }
 
 extension RemediationApplication {
@@ -92,7 +97,7 @@ extension RemediationApplication {
   ) throws {
     try self.init(
       config: config,
-      server: RedressServer.Config(host: settings.host, port: settings.port, security: settings.security),
+      server: RedressServer.Config(host: settings.host, port: settings.port, security: settings.security, grpcHTTP2: settings.grpcHTTP2),
       databasePath: settings.dataDirectory.appendingPathComponent(Self.databaseFileName).path,
       directory: settings.directory,
       rateLimiter: settings.rateLimit.map { RateLimiter(config: $0, clock: clock) },

@@ -108,6 +108,7 @@ struct IntakeCommand: AsyncParsableCommand {
       name: "redress-intake",
       services: app.services,
       listeningAddress: { try await app.listeningAddress },
+      grpcHTTP2Port: { try await app.grpcHTTP2Port },
       logger: logger
     )
   }

@@ -116,6 +116,7 @@ struct RemediationCommand: AsyncParsableCommand {
       name: "redress-remediation",
       services: app.services,
       listeningAddress: { try await app.listeningAddress },
+      grpcHTTP2Port: { try await app.grpcHTTP2Port },
       logger: logger
     )
   }

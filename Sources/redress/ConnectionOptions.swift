@@ -98,6 +98,9 @@ struct ConnectionOptions: ParsableArguments {
 struct Profile: Codable {
   var intake: String
   var remediation: String
+  /// Standard gRPC over HTTP/2 addresses, when the services serve it (for other languages' clients).
+  var intakeGRPC: String?
+  var remediationGRPC: String?
   var ca: String?
   var cert: String?
   var key: String?
@@ -106,6 +109,8 @@ struct Profile: Codable {
 
   enum CodingKeys: String, CodingKey {
     case intake, remediation, ca, cert, key, tokens
+    case intakeGRPC = "intake_grpc"
+    case remediationGRPC = "remediation_grpc"
     case defaultIdentity = "default_identity"
   }
 

@@ -32,6 +32,15 @@ struct Dev: AsyncParsableCommand {
   @Option(name: .customLong("remediation-port"), help: "Remediation's port; 0 picks a free one.")
   var remediationPort = 7444
 
+  @Option(name: .customLong("intake-grpc-port"), help: "Intake's standard gRPC over HTTP/2 port (for grpcio, grpc-go, grpcurl…); 0 picks a free one.")
+  var intakeGRPCPort = 7445
+
+  @Option(name: .customLong("remediation-grpc-port"), help: "Remediation's standard gRPC over HTTP/2 port; 0 picks a free one.")
+  var remediationGRPCPort = 7446
+
+  @Flag(name: .customLong("no-grpc"), help: "Serve only the Redress wire, no standard gRPC over HTTP/2.")
+  var noGRPC = false
+
   @Option(
     name: .customLong("follow-up-days"),
     help: "Days between the client confirming the fix and the follow-up call. 0 here so a demo can finish; services default to 3."
@@ -42,7 +51,7 @@ struct Dev: AsyncParsableCommand {
   var logLevel = "notice"
 
   func validate() throws {
-    for port in [self.intakePort, self.remediationPort] where !(0...65535).contains(port) {
+    for port in [self.intakePort, self.remediationPort, self.intakeGRPCPort, self.remediationGRPCPort] where !(0...65535).contains(port) {
       throw ValidationError("Ports are 0-65535, not \(port).")
     }
     guard Logger.Level(rawValue: self.logLevel) != nil else {
@@ -89,7 +98,8 @@ struct Dev: AsyncParsableCommand {
       server: .init(
         host: "127.0.0.1",
         port: self.remediationPort,
-        security: try serverSecurity(certificate: pki.remediationCertificate, key: pki.remediationKey)
+        security: try serverSecurity(certificate: pki.remediationCertificate, key: pki.remediationKey),
+        grpcHTTP2: self.noGRPC ? nil : GRPCHTTP2Listener(host: "127.0.0.1", port: self.remediationGRPCPort)
       ),
       databasePath: data.appendingPathComponent("remediation.sqlite").path,
       directory: directory,
@@ -109,6 +119,7 @@ struct Dev: AsyncParsableCommand {
         port: self.intakePort,
         security: try serverSecurity(certificate: pki.intakeCertificate, key: pki.intakeKey)
       )
+      intakeConfig.server.grpcHTTP2 = self.noGRPC ? nil : GRPCHTTP2Listener(host: "127.0.0.1", port: self.intakeGRPCPort)
       intakeConfig.storage = .init(databasePath: data.appendingPathComponent("intake.sqlite").path)
       // Intake calls remediation with its own certificate: mutual TLS between the services.
       intakeConfig.outbox.remediation = .init(
@@ -132,11 +143,15 @@ struct Dev: AsyncParsableCommand {
         try await ServiceRunner.group(intake.services, logger: logger).run()
       }
       let intakePort = try await intake.listeningAddress.port ?? self.intakePort
+      let intakeGRPC = try await intake.grpcHTTP2Port.map { "127.0.0.1:\($0)" }
+      let remediationGRPC = try await remediation.grpcHTTP2Port.map { "127.0.0.1:\($0)" }
 
       let profileFile = data.appendingPathComponent("client.json")
       try DevStack.writeProfile(
         intake: "127.0.0.1:\(intakePort)",
         remediation: "127.0.0.1:\(remediationPort)",
+        intakeGRPC: intakeGRPC,
+        remediationGRPC: remediationGRPC,
         pki: pki,
         tokens: tokens,
         to: profileFile
@@ -144,12 +159,18 @@ struct Dev: AsyncParsableCommand {
       let usesDefaultProfile = profileFile.standardizedFileURL.path
         == URL(fileURLWithPath: Profile.defaultPath).standardizedFileURL.path
       let profileFlag = usesDefaultProfile ? "" : " --profile \(profileFile.path)"
+      let grpcLines =
+        if let intakeGRPC, let remediationGRPC {
+          "  gRPC/HTTP2   intake \(intakeGRPC), remediation \(remediationGRPC) (standard gRPC for other languages; docs/CLIENTS.md)\n"
+        } else {
+          ""
+        }
       Output.emitText(
         """
         Redress is running (data in \(data.path)):
           intake       127.0.0.1:\(intakePort)
           remediation  127.0.0.1:\(remediationPort)
-          profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
+        \(grpcLines)  profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
 
         Report a mistake from another terminal:
           redress submit\(profileFlag) --customer-id c-1042 --customer-name "Harbor Bikes" --tier premium \\

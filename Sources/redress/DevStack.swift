@@ -84,6 +84,8 @@ enum DevStack {
   static func writeProfile(
     intake: String,
     remediation: String,
+    intakeGRPC: String?,
+    remediationGRPC: String?,
     pki: DevelopmentPKI,
     tokens: [String: String],
     to file: URL
@@ -91,6 +93,8 @@ enum DevStack {
     let profile = Profile(
       intake: intake,
       remediation: remediation,
+      intakeGRPC: intakeGRPC,
+      remediationGRPC: remediationGRPC,
       ca: pki.caCertificate.path,
       cert: nil,
       key: nil,

@@ -21,7 +21,7 @@ struct ServerLifecycleTests {
   ) async throws -> T {
     var logger = Logger(label: "lifecycle-test")
     logger.logLevel = .critical
-    let server = RedressServer(
+    let server = try RedressServer(
       config: .init(host: "127.0.0.1", port: 0, security: .plaintextForTestingOnly, shutdownGracePeriod: gracePeriod),
       services: services,
       directory: try IdentityDirectory(entries: [

@@ -67,12 +67,13 @@ public final class IntakeApplication: Sendable {
       clock: clock,
       logger: logger
     )
-    self.server = RedressServer(
+    self.server = try RedressServer(
       config: .init(
         host: config.server.host,
         port: config.server.port,
         security: security,
-        connection: config.server.connection
+        connection: config.server.connection,
+        grpcHTTP2: config.server.grpcHTTP2
       ),
       services: [service],
       directory: directory,
@@ -92,6 +93,11 @@ public final class IntakeApplication: Sendable {
   /// Where the server listens, once it does (useful with port 0).
   public var listeningAddress: SocketAddress {
     get async throws { try await self.server.listeningAddress }
+  }
+
+  /// The port of the gRPC HTTP/2 listener once it listens; `nil` when it is off.
+  public var grpcHTTP2Port: Int? {
+    get async throws { try await self.server.grpcHTTP2Port }
   }
 }
 

@@ -45,6 +45,7 @@ extension IntakeConfig {
     self.server.host = settings.host
     self.server.port = settings.port
     self.server.security = settings.security
+    self.server.grpcHTTP2 = settings.grpcHTTP2
     self.storage.databasePath = settings.dataDirectory.appendingPathComponent("intake.sqlite").path
 
     if let hours = try reader.int(Keys.retentionHours) {

@@ -1,3 +1,4 @@
+public import RedressService
 public import RedressWire
 
 /// Everything the intake service can be told, each limit with its unit in its name or type.
@@ -20,6 +21,8 @@ public struct IntakeConfig: Sendable {
     public var security: ServerSecurity?
     /// Frame, message and stream limits of the wire.
     public var connection: ConnectionConfig
+    /// Standard gRPC over HTTP/2 as well (docs/CLIENTS.md); `nil` (the default): off.
+    public var grpcHTTP2: GRPCHTTP2Listener?
 
     /// Listens on `host:port` with `security`.
     public init(host: String, port: Int, security: ServerSecurity?, connection: ConnectionConfig = .defaults) {

@@ -13,6 +13,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
   @Option(name: .long, help: "Port to listen on; 0 picks a free one. [config: port]")
   public var port: Int?
 
+  @Option(name: .customLong("grpc-port"), help: "Also serve standard gRPC over HTTP/2 (for grpcio, grpc-go, grpcurl…) on this port, same host and TLS; 0 picks a free one. Off unless given. [config: grpc_port]")
+  public var grpcPort: Int?
+
   @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory for the service's SQLite database. [config: data_dir; default: ./redress-data]", valueName: "path"))
   public var dataDirectory: String?
 
@@ -47,6 +50,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     var values: [String: String] = [:]
     values["host"] = self.host
     values["port"] = self.port.map(String.init)
+    values["grpc_port"] = self.grpcPort.map(String.init)
     values["data_dir"] = self.dataDirectory
     values["tls.cert"] = self.tlsCertificate
     values["tls.key"] = self.tlsKey

@@ -20,6 +20,8 @@ public struct ServiceSettings: Sendable {
   public var host: String
   /// Port to listen on (0: any free port).
   public var port: Int
+  /// Standard gRPC over HTTP/2 on the same host, when `grpc_port` is set.
+  public var grpcHTTP2: GRPCHTTP2Listener?
   /// Where the service keeps its SQLite database.
   public var dataDirectory: URL
   /// TLS, or plaintext when explicitly asked for tests.
@@ -56,6 +58,16 @@ public struct ServiceSettings: Sendable {
     guard (0...65535).contains(port) else {
       throw SettingsError("port must be between 0 and 65535, not \(port)")
     }
+    var grpcHTTP2: GRPCHTTP2Listener?
+    if let grpcPort = try reader.int("grpc_port") {
+      guard (0...65535).contains(grpcPort) else {
+        throw SettingsError("grpc_port must be between 0 and 65535, not \(grpcPort)")
+      }
+      guard grpcPort == 0 || grpcPort != port else {
+        throw SettingsError("grpc_port must differ from port (\(port)): the Redress wire and gRPC over HTTP/2 each need their own")
+      }
+      grpcHTTP2 = GRPCHTTP2Listener(host: host, port: grpcPort)
+    }
     let dataDirectory = URL(fileURLWithPath: try reader.string("data_dir") ?? "redress-data", isDirectory: true)
 
     let security: ServerSecurity
@@ -90,6 +102,7 @@ public struct ServiceSettings: Sendable {
     return ServiceSettings(
       host: host,
       port: port,
+      grpcHTTP2: grpcHTTP2,
       dataDirectory: dataDirectory,
       security: security,
       directory: directory,

@@ -3,6 +3,7 @@ public import Logging
 public import NIOCore
 public import RedressWire
 public import ServiceLifecycle
+public import GRPCNIOTransportHTTP2
 
 /// One Redress service on the wire: a gRPC server over ``WireServerTransport`` with authentication, rate
 /// limiting and health, run as a swift-service-lifecycle `Service`.
@@ -26,6 +27,8 @@ public final class RedressServer: Service, Sendable {
     /// How long graceful shutdown lets in-flight calls run before it closes what is left. Long-lived streams
     /// (watches) end at once when shutdown begins; this bounds the rest.
     public var shutdownGracePeriod: Duration
+    /// Standard gRPC over HTTP/2 as well, for clients without the Redress wire; `nil` (the default): off.
+    public var grpcHTTP2: GRPCHTTP2Listener?
 
     /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits and a 10 s grace period.
     public init(
@@ -34,7 +37,8 @@ public final class RedressServer: Service, Sendable {
       security: ServerSecurity,
       connection: ConnectionConfig = .defaults,
       limits: WireServerTransport.Limits = .defaults,
-      shutdownGracePeriod: Duration = .seconds(10)
+      shutdownGracePeriod: Duration = .seconds(10),
+      grpcHTTP2: GRPCHTTP2Listener? = nil
     ) {
       self.host = host
       self.port = port
@@ -42,6 +46,7 @@ public final class RedressServer: Service, Sendable {
       self.connection = connection
       self.limits = limits
       self.shutdownGracePeriod = shutdownGracePeriod
+      self.grpcHTTP2 = grpcHTTP2
     }
   }
 
@@ -51,6 +56,8 @@ public final class RedressServer: Service, Sendable {
   public let shutdown = ShutdownSignal()
   private let transport: WireServerTransport
   private let server: GRPCServer<WireServerTransport>
+  /// The same services on standard gRPC over HTTP/2, when configured.
+  private let http2: (transport: HTTP2ServerTransport.Posix, server: GRPCServer<HTTP2ServerTransport.Posix>)?
   private let logger: Logger
   private let gracePeriod: Duration
 
@@ -69,7 +76,7 @@ public final class RedressServer: Service, Sendable {
     serviceRateLimiter: RateLimiter? = RateLimiter(config: .serviceDefaults),
     interceptors: [any ServerInterceptor] = [],
     logger: Logger
-  ) {
+  ) throws {
     self.health = HealthService()
     self.logger = logger
     self.gracePeriod = config.shutdownGracePeriod
@@ -85,16 +92,29 @@ public final class RedressServer: Service, Sendable {
       serviceRateLimiter: rateLimiter == nil ? nil : serviceRateLimiter,
       logger: logger
     )
-    self.server = GRPCServer(
-      transport: self.transport,
-      services: services + [self.health],
-      interceptors: [DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
-    )
+    let allInterceptors: [any ServerInterceptor] = [DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
+    self.server = GRPCServer(transport: self.transport, services: services + [self.health], interceptors: allInterceptors)
+    if let listener = config.grpcHTTP2 {
+      // The same service and interceptor instances: one rate limit and one failed-authentication limit per
+      // identity and address, whichever listener a call arrives on.
+      let transport = try listener.makeTransport(config: config, logger: logger)
+      self.http2 = (transport, GRPCServer(transport: transport, services: services + [self.health], interceptors: allInterceptors))
+    } else {
+      self.http2 = nil
+    }
   }
 
   /// The address the server listens on once it does.
-  public var listeningAddress: SocketAddress {
+  public var listeningAddress: NIOCore.SocketAddress {
     get async throws { try await self.transport.listeningAddress }
+  }
+
+  /// The address the gRPC HTTP/2 listener listens on once it does; `nil` when it is off.
+  public var grpcHTTP2Port: Int? {
+    get async throws {
+      guard let http2 = self.http2 else { return nil }
+      return try await http2.transport.listeningAddress.ipv4?.port
+    }
   }
 
   public func run() async throws {
@@ -103,7 +123,12 @@ public final class RedressServer: Service, Sendable {
       try await withThrowingTaskGroup(of: Bool.self) { group in
         group.addTask {
           try await ShutdownSignal.$current.withValue(self.shutdown) {
-            try await self.server.serve()
+            try await withThrowingDiscardingTaskGroup { servers in
+              servers.addTask { try await self.server.serve() }
+              if let http2 = self.http2 {
+                servers.addTask { try await http2.server.serve() }
+              }
+            }
           }
           return true
         }
@@ -139,5 +164,6 @@ public final class RedressServer: Service, Sendable {
     self.health.setStatus(.notServing)
     self.shutdown.trigger()
     self.server.beginGracefulShutdown()
+    self.http2?.server.beginGracefulShutdown()
   }
 }

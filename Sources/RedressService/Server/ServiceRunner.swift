@@ -23,6 +23,7 @@ public enum ServiceRunner {
     name: String,
     services: [any Service],
     listeningAddress: @escaping @Sendable () async throws -> SocketAddress,
+    grpcHTTP2Port: (@Sendable () async throws -> Int?)? = nil,
     logger: Logger
   ) async throws {
     let group = Self.group(services, logger: logger)
@@ -31,6 +32,10 @@ public enum ServiceRunner {
       tasks.addTask {
         let port = try await listeningAddress().port ?? 0
         logger.notice("listening", metadata: ["port": "\(port)"])
+        if let grpcPort = try await grpcHTTP2Port?() {
+          logger.notice("gRPC over HTTP/2 listening", metadata: ["port": "\(grpcPort)"])
+          FileHandle.standardOutput.write(Data("\(name) gRPC HTTP/2 listening on port \(grpcPort)\n".utf8))
+        }
         FileHandle.standardOutput.write(Data("\(name) listening on port \(port)\n".utf8))
       }
     }

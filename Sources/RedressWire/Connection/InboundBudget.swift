@@ -5,14 +5,14 @@ import Synchronization
 /// connection nor all of them together can make a server buffer past its limit (issue 11, finding 2).
 ///
 /// Reserved on the event loop as a fragment arrives; released from whichever thread reads or drops it.
-final class InboundBudget: Sendable {
+package final class InboundBudget: Sendable {
   /// Which budget refused a reservation.
-  enum Refusal: Sendable {
+  package enum Refusal: Sendable {
     case connection(limit: Int)
     case server(limit: Int)
 
     /// What the stream's reader (and so the caller) is told.
-    var message: String {
+    package var message: String {
       switch self {
       case .connection(let limit):
         return "The connection has \(limit) bytes of requests buffered, its limit (maxBufferedInboundBytes): "
@@ -24,30 +24,30 @@ final class InboundBudget: Sendable {
     }
   }
 
-  let limit: Int
+  package let limit: Int
   private let parent: InboundBudget?
   private let isServerWide: Bool
   private let used = Atomic<Int>(0)
 
   /// A connection's budget of `limit` octets that also draws on its server's, when it has one.
-  init(connectionLimit limit: Int, server: InboundBudget?) {
+  package init(connectionLimit limit: Int, server: InboundBudget?) {
     self.limit = max(0, limit)
     self.parent = server
     self.isServerWide = false
   }
 
   /// A server's budget of `limit` octets, shared by its connections.
-  init(serverLimit limit: Int) {
+  package init(serverLimit limit: Int) {
     self.limit = max(0, limit)
     self.parent = nil
     self.isServerWide = true
   }
 
   /// Octets reserved now.
-  var inUse: Int { self.used.load(ordering: .relaxed) }
+  package var inUse: Int { self.used.load(ordering: .relaxed) }
 
   /// Reserves `bytes` here and in the parent; nothing is reserved if either would pass its limit.
-  func reserve(_ bytes: Int) -> Refusal? {
+  package func reserve(_ bytes: Int) -> Refusal? {
     guard bytes > 0 else { return nil }
     var current = self.used.load(ordering: .relaxed)
     while true {
@@ -67,7 +67,7 @@ final class InboundBudget: Sendable {
   }
 
   /// Gives back `bytes` reserved earlier.
-  func release(_ bytes: Int) {
+  package func release(_ bytes: Int) {
     guard bytes > 0 else { return }
     self.used.subtract(bytes, ordering: .relaxed)
     self.parent?.release(bytes)

@@ -1,11 +1,11 @@
-import NIOCore
+package import NIOCore
 import Synchronization
 
 /// Counts a server's open connections, in all and per remote address, and admits a new one only while
 /// both are under their caps (issue 11, finding 2). Checked as a connection is accepted, before TLS: a
 /// refused connection costs a descriptor for a moment and no handshake.
-final class ConnectionAdmission: Sendable {
-  enum Refusal: Sendable, Equatable {
+package final class ConnectionAdmission: Sendable {
+  package enum Refusal: Sendable, Equatable {
     case server(limit: Int)
     case address(limit: Int)
   }
@@ -19,18 +19,18 @@ final class ConnectionAdmission: Sendable {
   private let maxPerAddress: Int
   private let state = Mutex(State())
 
-  init(maxConnections: Int, maxPerAddress: Int) {
+  package init(maxConnections: Int, maxPerAddress: Int) {
     self.maxConnections = maxConnections
     self.maxPerAddress = maxPerAddress
   }
 
   /// The host part of `address` (no port), the unit the per-address cap counts.
-  static func key(_ address: SocketAddress?) -> String {
+  package static func key(_ address: SocketAddress?) -> String {
     address?.ipAddress ?? address?.pathname ?? "unknown"
   }
 
   /// Admits a connection from `key`, or says which cap refuses it. An admitted one must be ``release(_:)``d.
-  func admit(_ key: String) -> Refusal? {
+  package func admit(_ key: String) -> Refusal? {
     self.state.withLock { state in
       if state.total >= self.maxConnections { return .server(limit: self.maxConnections) }
       let fromAddress = state.byAddress[key, default: 0]
@@ -42,7 +42,7 @@ final class ConnectionAdmission: Sendable {
   }
 
   /// Ends an admitted connection from `key`.
-  func release(_ key: String) {
+  package func release(_ key: String) {
     self.state.withLock { state in
       state.total -= 1
       if let count = state.byAddress[key], count > 1 {
@@ -54,5 +54,5 @@ final class ConnectionAdmission: Sendable {
   }
 
   /// Connections open now.
-  var count: Int { self.state.withLock { $0.total } }
+  package var count: Int { self.state.withLock { $0.total } }
 }

@@ -55,7 +55,7 @@ enum ClientTestHarness {
     )
     var logger = Logger(label: "client-tests")
     logger.logLevel = .critical
-    let intakeServer = RedressServer(
+    let intakeServer = try RedressServer(
       config: .init(host: "127.0.0.1", port: 0, security: security),
       services: [intake],
       directory: directory,
@@ -63,7 +63,7 @@ enum ClientTestHarness {
       interceptors: [deadlines],
       logger: logger
     )
-    let remediationServer = RedressServer(
+    let remediationServer = try RedressServer(
       config: .init(host: "127.0.0.1", port: 0, security: security),
       services: [remediation],
       directory: directory,

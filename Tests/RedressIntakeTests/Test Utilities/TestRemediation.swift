@@ -142,7 +142,7 @@ func withTestRemediation<T: Sendable>(
   let directory = try IdentityDirectory(entries: [
     .init(name: "intake", tenant: "redress", roles: [.service], certificateNames: ["intake-service"])
   ])
-  let server = RedressServer(
+  let server = try RedressServer(
     config: .init(
       host: "127.0.0.1", port: port,
       security: try IntakeTestPKI.shared.serverSecurity(clientCertificates: .required)),
