@@ -80,4 +80,10 @@ set +e
 "$c" --profile "$work/bad.json" incident "$incident" 2> /dev/null; code=$?
 set -e
 [[ $code -eq 5 ]] || fail "a wrong token exited $code"
+# The C example in docs/CLIENTS.md, as written: accepted, then replayed.
+address="$(sed -n 's/.*"intake" *: *"\([^"]*\)".*/\1/p' "$P")"
+ca="$(sed -n 's/.*"ca" *: *"\([^"]*\)".*/\1/p' "$P")"
+token="$(sed -n 's/.*"operator" *: *"\([^"]*\)".*/\1/p' "$P")"
+build/submit-example "${address%:*}" "${address##*:}" "$ca" "$token" | grep -q ' accepted$' || fail "example: first submit"
+build/submit-example "${address%:*}" "${address##*:}" "$ca" "$token" | grep -q ' replayed$' || fail "example: retry"
 echo "redress-c end to end: ok"
