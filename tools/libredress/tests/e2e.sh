@@ -3,9 +3,9 @@
 # find the remedy, and watch it through two changes made by the Swift CLI; bad input, unknown ids and bad tokens get
 # the documented exit codes. Usage: tests/e2e.sh [path/to/redress] (default ../../.build/debug/redress).
 set -euo pipefail
+redress="${1:-$(dirname "${BASH_SOURCE[0]}")/../../../.build/debug/redress}"
+redress="$(realpath "$redress")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-redress="$(cd ../.. && pwd)/${1:-.build/debug/redress}"
-[[ "${1:-}" == /* ]] && redress="$1"
 c=build/redress-c
 [[ -x "$redress" && -x "$c" ]] || { echo "** build redress (swift build) and redress-c (make) first" >&2; exit 1; }
 
@@ -80,6 +80,16 @@ set +e
 "$c" --profile "$work/bad.json" incident "$incident" 2> /dev/null; code=$?
 set -e
 [[ $code -eq 5 ]] || fail "a wrong token exited $code"
+# Mutual TLS: the dev operator's client certificate, and no token, authenticates too.
+python3 - "$P" "$work/mtls.json" "$work/data/pki" <<'PY'
+import json, sys
+profile = json.load(open(sys.argv[1]))
+profile.update(cert=sys.argv[3] + "/client.pem", key=sys.argv[3] + "/client-key.pem", tokens={})
+profile.pop("default_identity", None)
+json.dump(profile, open(sys.argv[2], "w"))
+PY
+"$c" --profile "$work/mtls.json" incident "$incident" | grep -q "\"id\":\"$incident\"" || fail "a client certificate did not authenticate"
+
 # The C example in docs/CLIENTS.md, as written: accepted, then replayed.
 address="$(sed -n 's/.*"intake" *: *"\([^"]*\)".*/\1/p' "$P")"
 ca="$(sed -n 's/.*"ca" *: *"\([^"]*\)".*/\1/p' "$P")"
