@@ -15,27 +15,15 @@ python3 -c 'import grpc, grpc_tools, google.protobuf' 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check 'grpcio>=1.60' 'grpcio-tools>=1.60' protobuf
 
 work="$(mktemp -d)"
-dev_pid=""
-cleanup() {
-  if [[ -n "$dev_pid" ]]; then kill -INT "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tools/dev-for-tests.sh
+trap 'stop_dev; rm -rf "$work"' EXIT
 
 mkdir -p "$work/stubs"
 python3 -m grpc_tools.protoc --proto_path=Protos --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
   Protos/redress/v1/common.proto Protos/redress/v1/intake.proto Protos/redress/v1/remediation.proto \
   Protos/google/rpc/status.proto Protos/google/rpc/error_details.proto
 
-"$redress" dev --data-dir "$work/data" --intake-port 0 --remediation-port 0 \
-  --intake-grpc-port 0 --remediation-grpc-port 0 --log-level error > "$work/dev.log" 2>&1 &
-dev_pid=$!
-for _ in $(seq 1 600); do
-  grep -qx ready "$work/dev.log" 2>/dev/null && break
-  kill -0 "$dev_pid" 2>/dev/null || { cat "$work/dev.log" >&2; echo "** redress dev exited" >&2; exit 1; }
-  sleep 0.1
-done
-grep -qx ready "$work/dev.log" || { cat "$work/dev.log" >&2; echo "** redress dev not ready in 60 s" >&2; exit 1; }
+start_dev "$redress" "$work/data" --intake-grpc-port 0 --remediation-grpc-port 0
 
 export REDRESS_PROFILE="$work/data/client.json"
 export PYTHONPATH="$work/stubs:tools/python-client"

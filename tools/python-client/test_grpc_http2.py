@@ -112,7 +112,8 @@ class GRPCOverHTTP2(unittest.TestCase):
 
     def test_watch_a_remedy_while_acting_on_it(self):
         incident = self.submit("py-" + uuid.uuid4().hex, report()).incident
-        # Intake hands the incident to remediation in the background: wait (bounded) for the remedy to open.
+        # Intake hands the incident to remediation in the background and nothing announces the new remedy to a
+        # client, so ask again, a bounded number of times. The watch below waits on messages, not on time.
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -187,13 +187,18 @@ static int parse_time(const char *text, Google__Protobuf__Timestamp *ts) {
   return 0;
 }
 
-static int watch_line(const Redress__V1__RemedyUpdate *update, void *context) {
-  long *left = context;
-  json_object *object = redress_message_to_json(&update->base);
+/* Prints a message as one JSON line. */
+static void emit_message(const ProtobufCMessage *message) {
+  json_object *object = redress_message_to_json(message);
   if (object) {
     emit(object);
     json_object_put(object);
   }
+}
+
+static int watch_line(const Redress__V1__RemedyUpdate *update, void *context) {
+  long *left = context;
+  emit_message(&update->base);
   return *left > 0 && --*left == 0; /* stop after --count updates */
 }
 
@@ -303,9 +308,7 @@ int main(int argc, char **argv) {
     report.occurred_at = &occurred;
     Redress__V1__SubmitIncidentResponse *response = NULL;
     if (connect_to(&p, p.intake, &conn, &st) == 0 && redress_submit_incident(conn, &request, &response, (int)timeout_ms, &st) == 0) {
-      json_object *object = redress_message_to_json(&response->base);
-      emit(object);
-      json_object_put(object);
+      emit_message(&response->base);
       protobuf_c_message_free_unpacked(&response->base, NULL);
     } else {
       exit_code = report_failure(&st);
@@ -314,9 +317,7 @@ int main(int argc, char **argv) {
     if (!positional) return usage("incident needs an INCIDENT_ID");
     Redress__V1__Incident *incident = NULL;
     if (connect_to(&p, p.intake, &conn, &st) == 0 && redress_get_incident(conn, positional, &incident, (int)timeout_ms, &st) == 0) {
-      json_object *object = redress_message_to_json(&incident->base);
-      emit(object);
-      json_object_put(object);
+      emit_message(&incident->base);
       protobuf_c_message_free_unpacked(&incident->base, NULL);
     } else {
       exit_code = report_failure(&st);
@@ -326,9 +327,7 @@ int main(int argc, char **argv) {
     Redress__V1__Remedy *remedy = NULL;
     if (connect_to(&p, p.remediation, &conn, &st) == 0 &&
         redress_get_remedy(conn, positional, opt[O_INCIDENT], &remedy, (int)timeout_ms, &st) == 0) {
-      json_object *object = redress_message_to_json(&remedy->base);
-      emit(object);
-      json_object_put(object);
+      emit_message(&remedy->base);
       protobuf_c_message_free_unpacked(&remedy->base, NULL);
     } else {
       exit_code = report_failure(&st);

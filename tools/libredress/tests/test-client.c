@@ -16,17 +16,8 @@
 #include "google/rpc/status.pb-c.h"
 #include "redress.h"
 #include "wire.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      failures++;                                                                                                      \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                            \
-      fprintf(stderr, __VA_ARGS__);                                                                                    \
-      fprintf(stderr, "\n");                                                                                           \
-    }                                                                                                                  \
-  } while (0)
 
 /* What the scripted server does after the client connects. */
 typedef struct {

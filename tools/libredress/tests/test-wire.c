@@ -6,19 +6,10 @@
 #include <string.h>
 
 #include "wire.h"
+#include "check.h"
 
 static char *doc;
-static int failures;
 
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      failures++;                                                                                                      \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                            \
-      fprintf(stderr, __VA_ARGS__);                                                                                    \
-      fprintf(stderr, "\n");                                                                                           \
-    }                                                                                                                  \
-  } while (0)
 
 /* The octets of the block `<!-- hex: name -->` in the document; exits if it is missing. */
 static rw_buf block(const char *name) {
