@@ -51,6 +51,20 @@ install_protoc() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends protobuf-compiler
 }
 
+# protoc finds google/protobuf/*.proto (Timestamp) in libprotobuf-dev; without it every file fails after the
+# old output was deleted, so check first.
+install_well_known_types() {
+  if [[ -f /usr/include/google/protobuf/timestamp.proto ]]; then
+    return
+  fi
+  log "google/protobuf/timestamp.proto not found; installing libprotobuf-dev with apt-get"
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    sudo=(sudo)
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends libprotobuf-dev
+}
+
 build_plugins() {
   local scratch="$root/.build-protoc-plugins"
   mkdir -p "$scratch/Sources/Placeholder"
@@ -106,6 +120,7 @@ generate() {
 }
 
 install_protoc
+install_well_known_types
 log "using $(protoc --version)"
 
 if [[ -n "${PLUGIN_BIN:-}" ]]; then

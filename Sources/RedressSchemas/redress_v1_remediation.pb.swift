@@ -329,6 +329,12 @@ public nonisolated enum Redress_V1_LedgerItemState: SwiftProtobuf.Enum, Swift.Ca
   case unspecified // = 0
   case awaitingApproval // = 1
   case issued // = 2
+
+  /// An approver refused it (with a reason); it no longer counts against the budget.
+  case rejected // = 3
+
+  /// Its requester withdrew it before approval; it no longer counts against the budget.
+  case withdrawn // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -340,6 +346,8 @@ public nonisolated enum Redress_V1_LedgerItemState: SwiftProtobuf.Enum, Swift.Ca
     case 0: self = .unspecified
     case 1: self = .awaitingApproval
     case 2: self = .issued
+    case 3: self = .rejected
+    case 4: self = .withdrawn
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -349,6 +357,8 @@ public nonisolated enum Redress_V1_LedgerItemState: SwiftProtobuf.Enum, Swift.Ca
     case .unspecified: return 0
     case .awaitingApproval: return 1
     case .issued: return 2
+    case .rejected: return 3
+    case .withdrawn: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -358,6 +368,8 @@ public nonisolated enum Redress_V1_LedgerItemState: SwiftProtobuf.Enum, Swift.Ca
     .unspecified,
     .awaitingApproval,
     .issued,
+    .rejected,
+    .withdrawn,
   ]
 
 }
@@ -546,19 +558,93 @@ public nonisolated struct Redress_V1_ListRemediesRequest: Sendable {
 
   public var pageToken: String = String()
 
+  /// Remedies of this customer (the incident's customer id).
+  public var customerID: String = String()
+
+  /// Remedies of one group: the root incident's id. The response then carries the group's summary.
+  public var groupID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Redress_V1_ListRemediesResponse: Sendable {
+public nonisolated struct Redress_V1_ListRemediesResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var remedies: [Redress_V1_Remedy] = []
+  public var remedies: [Redress_V1_Remedy] {
+    get {_storage._remedies}
+    set {_uniqueStorage()._remedies = newValue}
+  }
 
-  public var nextPageToken: String = String()
+  public var nextPageToken: String {
+    get {_storage._nextPageToken}
+    set {_uniqueStorage()._nextPageToken = newValue}
+  }
+
+  /// With a group_id filter (staff roles only): the whole group, not just this page.
+  public var group: Redress_V1_GroupSummary {
+    get {_storage._group ?? Redress_V1_GroupSummary()}
+    set {_uniqueStorage()._group = newValue}
+  }
+  /// Returns true if `group` has been explicitly set.
+  public var hasGroup: Bool {_storage._group != nil}
+  /// Clears the value of `group`. Subsequent reads from it will return its default value.
+  public mutating func clearGroup() {_uniqueStorage()._group = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Many clients hit by one mistake: where the group stands.
+public nonisolated struct Redress_V1_GroupSummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var groupID: String = String()
+
+  public var remedies: Int32 = 0
+
+  public var `open`: Int32 = 0
+
+  public var resolved: Int32 = 0
+
+  public var declined: Int32 = 0
+
+  public var referred: Int32 = 0
+
+  public var withLegal: Int32 = 0
+
+  /// Clients whose receipt was acknowledged (or who got the apology).
+  public var reached: Int32 = 0
+
+  public var apologized: Int32 = 0
+
+  /// Clients with compensation issued.
+  public var compensated: Int32 = 0
+
+  /// Clients called back (any follow-up attempt recorded).
+  public var followedUp: Int32 = 0
+
+  /// Per currency: issued, and committed (issued + awaiting approval), across the group.
+  public var compensationIssued: [Redress_V1_Money] = []
+
+  public var compensationCommitted: [Redress_V1_Money] = []
+
+  /// Per currency in use: the group's compensation budget.
+  public var budget: [Redress_V1_Money] = []
+
+  /// Every remedy of the group has reached a terminal status.
+  public var complete: Bool = false
+
+  /// Remedies whose investigation came from the group's shared investigation.
+  public var sharedInvestigation: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -746,11 +832,90 @@ public nonisolated struct Redress_V1_Investigation: Sendable {
   /// right away (the lesson's fingerprint is checked again at learn).
   public var fingerprint: String = String()
 
+  public var investigatedBy: String = String()
+
+  public var investigatedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_investigatedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_investigatedAt = newValue}
+  }
+  /// Returns true if `investigatedAt` has been explicitly set.
+  public var hasInvestigatedAt: Bool {self._investigatedAt != nil}
+  /// Clears the value of `investigatedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearInvestigatedAt() {self._investigatedAt = nil}
+
+  /// Why this investigation replaced an earlier one (re-investigation); empty for the first.
+  public var reason: String = String()
+
+  /// Set when the investigation was shared by the group: the remedy where it was recorded.
+  public var sharedFromRemedyID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _extent: Redress_V1_Extent? = nil
+  fileprivate var _investigatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// The first answer to the client, before any research: we heard you, we are on it, and (for a public
+/// complaint) the private channel to continue on. Stops the acknowledgement clock.
+public nonisolated struct Redress_V1_Receipt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var by: String = String()
+
+  public var at: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_at ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_at = newValue}
+  }
+  /// Returns true if `at` has been explicitly set.
+  public var hasAt: Bool {self._at != nil}
+  /// Clears the value of `at`. Subsequent reads from it will return its default value.
+  public mutating func clearAt() {self._at = nil}
+
+  public var channel: Redress_V1_Channel = .unspecified
+
+  public var message: String = String()
+
+  /// The private channel offered to continue on; required when the complaint was raised publicly.
+  public var privateChannel: Redress_V1_Channel = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _at: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// One entry of the legal or referral history.
+public nonisolated struct Redress_V1_CaseNote: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var at: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_at ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_at = newValue}
+  }
+  /// Returns true if `at` has been explicitly set.
+  public var hasAt: Bool {self._at != nil}
+  /// Clears the value of `at`. Subsequent reads from it will return its default value.
+  public mutating func clearAt() {self._at = nil}
+
+  public var by: String = String()
+
+  public var text: String = String()
+
+  /// This entry closed the matter.
+  public var closed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _at: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Redress_V1_Acknowledgement: Sendable {
@@ -853,60 +1018,106 @@ public nonisolated struct Redress_V1_Offer: Sendable {
   fileprivate var _answeredAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
-public nonisolated struct Redress_V1_LedgerItem: Sendable {
+public nonisolated struct Redress_V1_LedgerItem: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: String = String()
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
-  public var kind: Redress_V1_CompensationKind = .unspecified
+  public var kind: Redress_V1_CompensationKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
   public var amount: Redress_V1_Money {
-    get {_amount ?? Redress_V1_Money()}
-    set {_amount = newValue}
+    get {_storage._amount ?? Redress_V1_Money()}
+    set {_uniqueStorage()._amount = newValue}
   }
   /// Returns true if `amount` has been explicitly set.
-  public var hasAmount: Bool {self._amount != nil}
+  public var hasAmount: Bool {_storage._amount != nil}
   /// Clears the value of `amount`. Subsequent reads from it will return its default value.
-  public mutating func clearAmount() {self._amount = nil}
+  public mutating func clearAmount() {_uniqueStorage()._amount = nil}
 
-  public var description_p: String = String()
+  public var description_p: String {
+    get {_storage._description_p}
+    set {_uniqueStorage()._description_p = newValue}
+  }
 
-  public var state: Redress_V1_LedgerItemState = .unspecified
+  public var state: Redress_V1_LedgerItemState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
 
-  public var requestedBy: String = String()
+  public var requestedBy: String {
+    get {_storage._requestedBy}
+    set {_uniqueStorage()._requestedBy = newValue}
+  }
 
-  public var approvedBy: String = String()
+  public var approvedBy: String {
+    get {_storage._approvedBy}
+    set {_uniqueStorage()._approvedBy = newValue}
+  }
 
   public var requestedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_requestedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_requestedAt = newValue}
+    get {_storage._requestedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._requestedAt = newValue}
   }
   /// Returns true if `requestedAt` has been explicitly set.
-  public var hasRequestedAt: Bool {self._requestedAt != nil}
+  public var hasRequestedAt: Bool {_storage._requestedAt != nil}
   /// Clears the value of `requestedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearRequestedAt() {self._requestedAt = nil}
+  public mutating func clearRequestedAt() {_uniqueStorage()._requestedAt = nil}
 
   public var issuedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_issuedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_issuedAt = newValue}
+    get {_storage._issuedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._issuedAt = newValue}
   }
   /// Returns true if `issuedAt` has been explicitly set.
-  public var hasIssuedAt: Bool {self._issuedAt != nil}
+  public var hasIssuedAt: Bool {_storage._issuedAt != nil}
   /// Clears the value of `issuedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearIssuedAt() {self._issuedAt = nil}
+  public mutating func clearIssuedAt() {_uniqueStorage()._issuedAt = nil}
 
   /// The caller's key; requesting again with the same key returns this item instead of a second one.
-  public var idempotencyKey: String = String()
+  public var idempotencyKey: String {
+    get {_storage._idempotencyKey}
+    set {_uniqueStorage()._idempotencyKey = newValue}
+  }
+
+  /// Who rejected or withdrew it, why, and when.
+  public var decidedBy: String {
+    get {_storage._decidedBy}
+    set {_uniqueStorage()._decidedBy = newValue}
+  }
+
+  public var decisionReason: String {
+    get {_storage._decisionReason}
+    set {_uniqueStorage()._decisionReason = newValue}
+  }
+
+  public var decidedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._decidedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._decidedAt = newValue}
+  }
+  /// Returns true if `decidedAt` has been explicitly set.
+  public var hasDecidedAt: Bool {_storage._decidedAt != nil}
+  /// Clears the value of `decidedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearDecidedAt() {_uniqueStorage()._decidedAt = nil}
+
+  /// Set when the item differs from the accepted offer's terms (kind or amount): why. Such an item always
+  /// waits for an approver.
+  public var offTermsReason: String {
+    get {_storage._offTermsReason}
+    set {_uniqueStorage()._offTermsReason = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _amount: Redress_V1_Money? = nil
-  fileprivate var _requestedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _issuedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Redress_V1_Ledger: Sendable {
@@ -925,7 +1136,7 @@ public nonisolated struct Redress_V1_Ledger: Sendable {
   /// Clears the value of `budget`. Subsequent reads from it will return its default value.
   public mutating func clearBudget() {self._budget = nil}
 
-  /// Issued plus awaiting approval.
+  /// Issued plus awaiting approval (rejected and withdrawn items do not count).
   public var committed: Redress_V1_Money {
     get {_committed ?? Redress_V1_Money()}
     set {_committed = newValue}
@@ -999,6 +1210,9 @@ public nonisolated struct Redress_V1_FixProgress: Sendable {
   public mutating func clearClientConfirmedAt() {self._clientConfirmedAt = nil}
 
   public var description_p: String = String()
+
+  /// The fix's own deadline has fired (reset when the fix is reassigned or the remedy reopens).
+  public var deadlineFired: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1393,6 +1607,41 @@ public nonisolated struct Redress_V1_Remedy: @unchecked Sendable {
   /// Clears the value of `closedAt`. Subsequent reads from it will return its default value.
   public mutating func clearClosedAt() {_uniqueStorage()._closedAt = nil}
 
+  /// The first answer to the client (acknowledge receipt); stops the acknowledgement clock.
+  public var receipt: Redress_V1_Receipt {
+    get {_storage._receipt ?? Redress_V1_Receipt()}
+    set {_uniqueStorage()._receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {_storage._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {_uniqueStorage()._receipt = nil}
+
+  /// The remedies of one mistake share a group: the root incident's id (its own incident id for a root or an
+  /// ungrouped incident).
+  public var groupID: String {
+    get {_storage._groupID}
+    set {_uniqueStorage()._groupID = newValue}
+  }
+
+  /// Investigations replaced by re-investigating, oldest first.
+  public var previousInvestigations: [Redress_V1_Investigation] {
+    get {_storage._previousInvestigations}
+    set {_uniqueStorage()._previousInvestigations = newValue}
+  }
+
+  /// Every legal update in order (legal_status is the latest).
+  public var legalHistory: [Redress_V1_CaseNote] {
+    get {_storage._legalHistory}
+    set {_uniqueStorage()._legalHistory = newValue}
+  }
+
+  /// Every referral update in order (referral_status is the latest).
+  public var referralHistory: [Redress_V1_CaseNote] {
+    get {_storage._referralHistory}
+    set {_uniqueStorage()._referralHistory = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1541,6 +1790,42 @@ public nonisolated struct Redress_V1_ActRequest: Sendable {
     set {action = .legal(newValue)}
   }
 
+  /// At once, before any research: tell the client we heard them (stops the acknowledgement clock).
+  public var receipt: Redress_V1_AcknowledgeReceipt {
+    get {
+      if case .receipt(let v)? = action {return v}
+      return Redress_V1_AcknowledgeReceipt()
+    }
+    set {action = .receipt(newValue)}
+  }
+
+  /// Replace the verdict, with a reason, before any offer is accepted; may change the route.
+  public var reinvestigate: Redress_V1_Reinvestigate {
+    get {
+      if case .reinvestigate(let v)? = action {return v}
+      return Redress_V1_Reinvestigate()
+    }
+    set {action = .reinvestigate(newValue)}
+  }
+
+  /// Approver: refuse a compensation item awaiting approval.
+  public var reject: Redress_V1_RejectCompensation {
+    get {
+      if case .reject(let v)? = action {return v}
+      return Redress_V1_RejectCompensation()
+    }
+    set {action = .reject(newValue)}
+  }
+
+  /// Its requester: withdraw a compensation item awaiting approval.
+  public var withdraw: Redress_V1_WithdrawCompensation {
+    get {
+      if case .withdraw(let v)? = action {return v}
+      return Redress_V1_WithdrawCompensation()
+    }
+    set {action = .withdraw(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Action: Equatable, Sendable {
@@ -1561,8 +1846,88 @@ public nonisolated struct Redress_V1_ActRequest: Sendable {
     case note(Redress_V1_AddNote)
     /// Legal role, on a remedy with legal: records the legal matter's status (and closes it).
     case legal(Redress_V1_UpdateLegal)
+    /// At once, before any research: tell the client we heard them (stops the acknowledgement clock).
+    case receipt(Redress_V1_AcknowledgeReceipt)
+    /// Replace the verdict, with a reason, before any offer is accepted; may change the route.
+    case reinvestigate(Redress_V1_Reinvestigate)
+    /// Approver: refuse a compensation item awaiting approval.
+    case reject(Redress_V1_RejectCompensation)
+    /// Its requester: withdraw a compensation item awaiting approval.
+    case withdraw(Redress_V1_WithdrawCompensation)
 
   }
+
+  public init() {}
+}
+
+public nonisolated struct Redress_V1_AcknowledgeReceipt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Where the client was answered; may be the public channel the complaint was raised on.
+  public var channel: Redress_V1_Channel = .unspecified
+
+  public var message: String = String()
+
+  /// A private channel (email, phone, chat, in person) to continue on: required when the complaint was
+  /// raised on CHANNEL_PUBLIC_SOCIAL.
+  public var privateChannel: Redress_V1_Channel = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Redress_V1_Reinvestigate: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Why the earlier verdict is being replaced.
+  public var reason: String = String()
+
+  /// The new investigation (the same rules as investigate).
+  public var investigation: Redress_V1_Investigate {
+    get {_investigation ?? Redress_V1_Investigate()}
+    set {_investigation = newValue}
+  }
+  /// Returns true if `investigation` has been explicitly set.
+  public var hasInvestigation: Bool {self._investigation != nil}
+  /// Clears the value of `investigation`. Subsequent reads from it will return its default value.
+  public mutating func clearInvestigation() {self._investigation = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _investigation: Redress_V1_Investigate? = nil
+}
+
+public nonisolated struct Redress_V1_RejectCompensation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Redress_V1_WithdrawCompensation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -1595,6 +1960,10 @@ public nonisolated struct Redress_V1_Investigate: Sendable {
 
   /// Optional: 1-128 characters of [a-z0-9._:-].
   public var fingerprint: String = String()
+
+  /// Share this investigation with the remedy's group: every remedy of the group still being investigated
+  /// takes it now, and remedies opened later in the group start with it.
+  public var forGroup: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1672,6 +2041,10 @@ public nonisolated struct Redress_V1_RequestCompensation: Sendable {
   public var description_p: String = String()
 
   public var idempotencyKey: String = String()
+
+  /// Required when the item is not one of the accepted offer's terms (another kind, or more than is left of
+  /// that kind); such an item waits for an approver.
+  public var offTermsReason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2019,7 +2392,7 @@ nonisolated extension Redress_V1_OfferAnswer: SwiftProtobuf._ProtoNameProviding 
 }
 
 nonisolated extension Redress_V1_LedgerItemState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LEDGER_ITEM_STATE_UNSPECIFIED\0\u{1}LEDGER_ITEM_STATE_AWAITING_APPROVAL\0\u{1}LEDGER_ITEM_STATE_ISSUED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LEDGER_ITEM_STATE_UNSPECIFIED\0\u{1}LEDGER_ITEM_STATE_AWAITING_APPROVAL\0\u{1}LEDGER_ITEM_STATE_ISSUED\0\u{1}LEDGER_ITEM_STATE_REJECTED\0\u{1}LEDGER_ITEM_STATE_WITHDRAWN\0")
 }
 
 nonisolated extension Redress_V1_FollowUpOutcome: SwiftProtobuf._ProtoNameProviding {
@@ -2162,7 +2535,7 @@ nonisolated extension Redress_V1_GetRemedyRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Redress_V1_ListRemediesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRemediesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stages\0\u{1}owner\0\u{3}overdue_only\0\u{3}recurrences_only\0\u{1}statuses\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stages\0\u{1}owner\0\u{3}overdue_only\0\u{3}recurrences_only\0\u{1}statuses\0\u{3}page_size\0\u{3}page_token\0\u{3}customer_id\0\u{3}group_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2177,6 +2550,8 @@ nonisolated extension Redress_V1_ListRemediesRequest: SwiftProtobuf.Message, Swi
       case 5: try { try decoder.decodeRepeatedEnumField(value: &self.statuses) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.customerID) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.groupID) }()
       default: break
       }
     }
@@ -2204,6 +2579,12 @@ nonisolated extension Redress_V1_ListRemediesRequest: SwiftProtobuf.Message, Swi
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 7)
     }
+    if !self.customerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerID, fieldNumber: 8)
+    }
+    if !self.groupID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupID, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2215,6 +2596,8 @@ nonisolated extension Redress_V1_ListRemediesRequest: SwiftProtobuf.Message, Swi
     if lhs.statuses != rhs.statuses {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.customerID != rhs.customerID {return false}
+    if lhs.groupID != rhs.groupID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2222,7 +2605,91 @@ nonisolated extension Redress_V1_ListRemediesRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Redress_V1_ListRemediesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRemediesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}remedies\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}remedies\0\u{3}next_page_token\0\u{1}group\0")
+
+  fileprivate class _StorageClass {
+    var _remedies: [Redress_V1_Remedy] = []
+    var _nextPageToken: String = String()
+    var _group: Redress_V1_GroupSummary? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _remedies = source._remedies
+      _nextPageToken = source._nextPageToken
+      _group = source._group
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeRepeatedMessageField(value: &_storage._remedies) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._nextPageToken) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._group) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._remedies.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._remedies, fieldNumber: 1)
+      }
+      if !_storage._nextPageToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._nextPageToken, fieldNumber: 2)
+      }
+      try { if let v = _storage._group {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_ListRemediesResponse, rhs: Redress_V1_ListRemediesResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._remedies != rhs_storage._remedies {return false}
+        if _storage._nextPageToken != rhs_storage._nextPageToken {return false}
+        if _storage._group != rhs_storage._group {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_GroupSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GroupSummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}group_id\0\u{1}remedies\0\u{1}open\0\u{1}resolved\0\u{1}declined\0\u{1}referred\0\u{3}with_legal\0\u{1}reached\0\u{1}apologized\0\u{1}compensated\0\u{3}followed_up\0\u{3}compensation_issued\0\u{3}compensation_committed\0\u{1}budget\0\u{1}complete\0\u{3}shared_investigation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2230,26 +2697,96 @@ nonisolated extension Redress_V1_ListRemediesResponse: SwiftProtobuf.Message, Sw
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.remedies) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.groupID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.remedies) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.`open`) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.resolved) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.declined) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.referred) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.withLegal) }()
+      case 8: try { try decoder.decodeSingularInt32Field(value: &self.reached) }()
+      case 9: try { try decoder.decodeSingularInt32Field(value: &self.apologized) }()
+      case 10: try { try decoder.decodeSingularInt32Field(value: &self.compensated) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.followedUp) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.compensationIssued) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.compensationCommitted) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.budget) }()
+      case 15: try { try decoder.decodeSingularBoolField(value: &self.complete) }()
+      case 16: try { try decoder.decodeSingularInt32Field(value: &self.sharedInvestigation) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.remedies.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.remedies, fieldNumber: 1)
+    if !self.groupID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupID, fieldNumber: 1)
     }
-    if !self.nextPageToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    if self.remedies != 0 {
+      try visitor.visitSingularInt32Field(value: self.remedies, fieldNumber: 2)
+    }
+    if self.`open` != 0 {
+      try visitor.visitSingularInt32Field(value: self.`open`, fieldNumber: 3)
+    }
+    if self.resolved != 0 {
+      try visitor.visitSingularInt32Field(value: self.resolved, fieldNumber: 4)
+    }
+    if self.declined != 0 {
+      try visitor.visitSingularInt32Field(value: self.declined, fieldNumber: 5)
+    }
+    if self.referred != 0 {
+      try visitor.visitSingularInt32Field(value: self.referred, fieldNumber: 6)
+    }
+    if self.withLegal != 0 {
+      try visitor.visitSingularInt32Field(value: self.withLegal, fieldNumber: 7)
+    }
+    if self.reached != 0 {
+      try visitor.visitSingularInt32Field(value: self.reached, fieldNumber: 8)
+    }
+    if self.apologized != 0 {
+      try visitor.visitSingularInt32Field(value: self.apologized, fieldNumber: 9)
+    }
+    if self.compensated != 0 {
+      try visitor.visitSingularInt32Field(value: self.compensated, fieldNumber: 10)
+    }
+    if self.followedUp != 0 {
+      try visitor.visitSingularInt32Field(value: self.followedUp, fieldNumber: 11)
+    }
+    if !self.compensationIssued.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.compensationIssued, fieldNumber: 12)
+    }
+    if !self.compensationCommitted.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.compensationCommitted, fieldNumber: 13)
+    }
+    if !self.budget.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.budget, fieldNumber: 14)
+    }
+    if self.complete != false {
+      try visitor.visitSingularBoolField(value: self.complete, fieldNumber: 15)
+    }
+    if self.sharedInvestigation != 0 {
+      try visitor.visitSingularInt32Field(value: self.sharedInvestigation, fieldNumber: 16)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Redress_V1_ListRemediesResponse, rhs: Redress_V1_ListRemediesResponse) -> Bool {
+  public static func ==(lhs: Redress_V1_GroupSummary, rhs: Redress_V1_GroupSummary) -> Bool {
+    if lhs.groupID != rhs.groupID {return false}
     if lhs.remedies != rhs.remedies {return false}
-    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.`open` != rhs.`open` {return false}
+    if lhs.resolved != rhs.resolved {return false}
+    if lhs.declined != rhs.declined {return false}
+    if lhs.referred != rhs.referred {return false}
+    if lhs.withLegal != rhs.withLegal {return false}
+    if lhs.reached != rhs.reached {return false}
+    if lhs.apologized != rhs.apologized {return false}
+    if lhs.compensated != rhs.compensated {return false}
+    if lhs.followedUp != rhs.followedUp {return false}
+    if lhs.compensationIssued != rhs.compensationIssued {return false}
+    if lhs.compensationCommitted != rhs.compensationCommitted {return false}
+    if lhs.budget != rhs.budget {return false}
+    if lhs.complete != rhs.complete {return false}
+    if lhs.sharedInvestigation != rhs.sharedInvestigation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2511,7 +3048,7 @@ nonisolated extension Redress_V1_Extent: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Investigation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0\u{3}investigated_by\0\u{3}investigated_at\0\u{1}reason\0\u{3}shared_from_remedy_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2527,6 +3064,10 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularStringField(value: &self.legalOwner) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.notes) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.investigatedBy) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._investigatedAt) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.sharedFromRemedyID) }()
       default: break
       }
     }
@@ -2561,6 +3102,18 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
     if !self.fingerprint.isEmpty {
       try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 8)
     }
+    if !self.investigatedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.investigatedBy, fieldNumber: 9)
+    }
+    try { if let v = self._investigatedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 11)
+    }
+    if !self.sharedFromRemedyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sharedFromRemedyID, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2573,6 +3126,113 @@ nonisolated extension Redress_V1_Investigation: SwiftProtobuf.Message, SwiftProt
     if lhs.legalOwner != rhs.legalOwner {return false}
     if lhs.notes != rhs.notes {return false}
     if lhs.fingerprint != rhs.fingerprint {return false}
+    if lhs.investigatedBy != rhs.investigatedBy {return false}
+    if lhs._investigatedAt != rhs._investigatedAt {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.sharedFromRemedyID != rhs.sharedFromRemedyID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_Receipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Receipt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}by\0\u{1}at\0\u{1}channel\0\u{1}message\0\u{3}private_channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.by) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._at) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.privateChannel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.by.isEmpty {
+      try visitor.visitSingularStringField(value: self.by, fieldNumber: 1)
+    }
+    try { if let v = self._at {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 3)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 4)
+    }
+    if self.privateChannel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.privateChannel, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_Receipt, rhs: Redress_V1_Receipt) -> Bool {
+    if lhs.by != rhs.by {return false}
+    if lhs._at != rhs._at {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.privateChannel != rhs.privateChannel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_CaseNote: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CaseNote"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}at\0\u{1}by\0\u{1}text\0\u{1}closed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._at) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.by) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.closed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._at {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.by.isEmpty {
+      try visitor.visitSingularStringField(value: self.by, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    if self.closed != false {
+      try visitor.visitSingularBoolField(value: self.closed, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_CaseNote, rhs: Redress_V1_CaseNote) -> Bool {
+    if lhs._at != rhs._at {return false}
+    if lhs.by != rhs.by {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.closed != rhs.closed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2752,78 +3412,160 @@ nonisolated extension Redress_V1_Offer: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Redress_V1_LedgerItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LedgerItem"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}amount\0\u{1}description\0\u{1}state\0\u{3}requested_by\0\u{3}approved_by\0\u{3}requested_at\0\u{3}issued_at\0\u{3}idempotency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}amount\0\u{1}description\0\u{1}state\0\u{3}requested_by\0\u{3}approved_by\0\u{3}requested_at\0\u{3}issued_at\0\u{3}idempotency_key\0\u{3}decided_by\0\u{3}decision_reason\0\u{3}decided_at\0\u{3}off_terms_reason\0")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _kind: Redress_V1_CompensationKind = .unspecified
+    var _amount: Redress_V1_Money? = nil
+    var _description_p: String = String()
+    var _state: Redress_V1_LedgerItemState = .unspecified
+    var _requestedBy: String = String()
+    var _approvedBy: String = String()
+    var _requestedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _issuedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _idempotencyKey: String = String()
+    var _decidedBy: String = String()
+    var _decisionReason: String = String()
+    var _decidedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _offTermsReason: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _kind = source._kind
+      _amount = source._amount
+      _description_p = source._description_p
+      _state = source._state
+      _requestedBy = source._requestedBy
+      _approvedBy = source._approvedBy
+      _requestedAt = source._requestedAt
+      _issuedAt = source._issuedAt
+      _idempotencyKey = source._idempotencyKey
+      _decidedBy = source._decidedBy
+      _decisionReason = source._decisionReason
+      _decidedAt = source._decidedAt
+      _offTermsReason = source._offTermsReason
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.requestedBy) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.approvedBy) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._requestedAt) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._issuedAt) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._amount) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._requestedBy) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._approvedBy) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._requestedAt) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._issuedAt) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._idempotencyKey) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._decidedBy) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._decisionReason) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._decidedAt) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._offTermsReason) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.id.isEmpty {
-      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
-    }
-    if self.kind != .unspecified {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
-    }
-    try { if let v = self._amount {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.description_p.isEmpty {
-      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 4)
-    }
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 5)
-    }
-    if !self.requestedBy.isEmpty {
-      try visitor.visitSingularStringField(value: self.requestedBy, fieldNumber: 6)
-    }
-    if !self.approvedBy.isEmpty {
-      try visitor.visitSingularStringField(value: self.approvedBy, fieldNumber: 7)
-    }
-    try { if let v = self._requestedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    try { if let v = self._issuedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
-    if !self.idempotencyKey.isEmpty {
-      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 10)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 2)
+      }
+      try { if let v = _storage._amount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._description_p.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 4)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 5)
+      }
+      if !_storage._requestedBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestedBy, fieldNumber: 6)
+      }
+      if !_storage._approvedBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._approvedBy, fieldNumber: 7)
+      }
+      try { if let v = _storage._requestedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._issuedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if !_storage._idempotencyKey.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._idempotencyKey, fieldNumber: 10)
+      }
+      if !_storage._decidedBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._decidedBy, fieldNumber: 11)
+      }
+      if !_storage._decisionReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._decisionReason, fieldNumber: 12)
+      }
+      try { if let v = _storage._decidedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if !_storage._offTermsReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._offTermsReason, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Redress_V1_LedgerItem, rhs: Redress_V1_LedgerItem) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.kind != rhs.kind {return false}
-    if lhs._amount != rhs._amount {return false}
-    if lhs.description_p != rhs.description_p {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.requestedBy != rhs.requestedBy {return false}
-    if lhs.approvedBy != rhs.approvedBy {return false}
-    if lhs._requestedAt != rhs._requestedAt {return false}
-    if lhs._issuedAt != rhs._issuedAt {return false}
-    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._amount != rhs_storage._amount {return false}
+        if _storage._description_p != rhs_storage._description_p {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._requestedBy != rhs_storage._requestedBy {return false}
+        if _storage._approvedBy != rhs_storage._approvedBy {return false}
+        if _storage._requestedAt != rhs_storage._requestedAt {return false}
+        if _storage._issuedAt != rhs_storage._issuedAt {return false}
+        if _storage._idempotencyKey != rhs_storage._idempotencyKey {return false}
+        if _storage._decidedBy != rhs_storage._decidedBy {return false}
+        if _storage._decisionReason != rhs_storage._decisionReason {return false}
+        if _storage._decidedAt != rhs_storage._decidedAt {return false}
+        if _storage._offTermsReason != rhs_storage._offTermsReason {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2880,7 +3622,7 @@ nonisolated extension Redress_V1_Ledger: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Redress_V1_FixProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FixProgress"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}owner\0\u{3}due_at\0\u{3}done_at\0\u{3}verified_at\0\u{3}verified_by\0\u{3}client_confirmed_at\0\u{1}description\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}owner\0\u{3}due_at\0\u{3}done_at\0\u{3}verified_at\0\u{3}verified_by\0\u{3}client_confirmed_at\0\u{1}description\0\u{3}deadline_fired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2895,6 +3637,7 @@ nonisolated extension Redress_V1_FixProgress: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularStringField(value: &self.verifiedBy) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._clientConfirmedAt) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.deadlineFired) }()
       default: break
       }
     }
@@ -2926,6 +3669,9 @@ nonisolated extension Redress_V1_FixProgress: SwiftProtobuf.Message, SwiftProtob
     if !self.description_p.isEmpty {
       try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 7)
     }
+    if self.deadlineFired != false {
+      try visitor.visitSingularBoolField(value: self.deadlineFired, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2937,6 +3683,7 @@ nonisolated extension Redress_V1_FixProgress: SwiftProtobuf.Message, SwiftProtob
     if lhs.verifiedBy != rhs.verifiedBy {return false}
     if lhs._clientConfirmedAt != rhs._clientConfirmedAt {return false}
     if lhs.description_p != rhs.description_p {return false}
+    if lhs.deadlineFired != rhs.deadlineFired {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3209,7 +3956,7 @@ nonisolated extension Redress_V1_TimelineEntry: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Remedy"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{1}tenant\0\u{1}version\0\u{1}status\0\u{3}current_stage\0\u{3}next_action\0\u{1}priority\0\u{1}customer\0\u{1}title\0\u{3}raised_on\0\u{1}stages\0\u{1}investigation\0\u{1}acknowledgement\0\u{1}offers\0\u{1}compensation\0\u{1}goodwill\0\u{1}fix\0\u{3}follow_up\0\u{1}lesson\0\u{3}recurrence_of\0\u{1}escalations\0\u{3}acknowledge_by\0\u{3}resolve_by\0\u{1}overdue\0\u{1}owner\0\u{3}legal_status\0\u{3}referral_status\0\u{1}timeline\0\u{3}opened_at\0\u{3}updated_at\0\u{3}negotiation_start_round\0\u{3}reopen_count\0\u{3}closed_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{1}tenant\0\u{1}version\0\u{1}status\0\u{3}current_stage\0\u{3}next_action\0\u{1}priority\0\u{1}customer\0\u{1}title\0\u{3}raised_on\0\u{1}stages\0\u{1}investigation\0\u{1}acknowledgement\0\u{1}offers\0\u{1}compensation\0\u{1}goodwill\0\u{1}fix\0\u{3}follow_up\0\u{1}lesson\0\u{3}recurrence_of\0\u{1}escalations\0\u{3}acknowledge_by\0\u{3}resolve_by\0\u{1}overdue\0\u{1}owner\0\u{3}legal_status\0\u{3}referral_status\0\u{1}timeline\0\u{3}opened_at\0\u{3}updated_at\0\u{3}negotiation_start_round\0\u{3}reopen_count\0\u{3}closed_at\0\u{1}receipt\0\u{3}group_id\0\u{3}previous_investigations\0\u{3}legal_history\0\u{3}referral_history\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -3246,6 +3993,11 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
     var _negotiationStartRound: Int32 = 0
     var _reopenCount: Int32 = 0
     var _closedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _receipt: Redress_V1_Receipt? = nil
+    var _groupID: String = String()
+    var _previousInvestigations: [Redress_V1_Investigation] = []
+    var _legalHistory: [Redress_V1_CaseNote] = []
+    var _referralHistory: [Redress_V1_CaseNote] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3290,6 +4042,11 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
       _negotiationStartRound = source._negotiationStartRound
       _reopenCount = source._reopenCount
       _closedAt = source._closedAt
+      _receipt = source._receipt
+      _groupID = source._groupID
+      _previousInvestigations = source._previousInvestigations
+      _legalHistory = source._legalHistory
+      _referralHistory = source._referralHistory
     }
   }
 
@@ -3342,6 +4099,11 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
         case 32: try { try decoder.decodeSingularInt32Field(value: &_storage._negotiationStartRound) }()
         case 33: try { try decoder.decodeSingularInt32Field(value: &_storage._reopenCount) }()
         case 34: try { try decoder.decodeSingularMessageField(value: &_storage._closedAt) }()
+        case 35: try { try decoder.decodeSingularMessageField(value: &_storage._receipt) }()
+        case 36: try { try decoder.decodeSingularStringField(value: &_storage._groupID) }()
+        case 37: try { try decoder.decodeRepeatedMessageField(value: &_storage._previousInvestigations) }()
+        case 38: try { try decoder.decodeRepeatedMessageField(value: &_storage._legalHistory) }()
+        case 39: try { try decoder.decodeRepeatedMessageField(value: &_storage._referralHistory) }()
         default: break
         }
       }
@@ -3456,6 +4218,21 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
       try { if let v = _storage._closedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
       } }()
+      try { if let v = _storage._receipt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      } }()
+      if !_storage._groupID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._groupID, fieldNumber: 36)
+      }
+      if !_storage._previousInvestigations.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._previousInvestigations, fieldNumber: 37)
+      }
+      if !_storage._legalHistory.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._legalHistory, fieldNumber: 38)
+      }
+      if !_storage._referralHistory.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._referralHistory, fieldNumber: 39)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3499,6 +4276,11 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._negotiationStartRound != rhs_storage._negotiationStartRound {return false}
         if _storage._reopenCount != rhs_storage._reopenCount {return false}
         if _storage._closedAt != rhs_storage._closedAt {return false}
+        if _storage._receipt != rhs_storage._receipt {return false}
+        if _storage._groupID != rhs_storage._groupID {return false}
+        if _storage._previousInvestigations != rhs_storage._previousInvestigations {return false}
+        if _storage._legalHistory != rhs_storage._legalHistory {return false}
+        if _storage._referralHistory != rhs_storage._referralHistory {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3510,7 +4292,7 @@ nonisolated extension Redress_V1_Remedy: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}remedy_id\0\u{3}expected_version\0\u{2}\u{8}investigate\0\u{1}apologize\0\u{1}offer\0\u{1}respond\0\u{1}compensate\0\u{1}approve\0\u{1}fix\0\u{1}goodwill\0\u{3}follow_up\0\u{1}learn\0\u{1}escalate\0\u{1}decline\0\u{1}refer\0\u{1}skip\0\u{1}note\0\u{1}legal\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}remedy_id\0\u{3}expected_version\0\u{2}\u{8}investigate\0\u{1}apologize\0\u{1}offer\0\u{1}respond\0\u{1}compensate\0\u{1}approve\0\u{1}fix\0\u{1}goodwill\0\u{3}follow_up\0\u{1}learn\0\u{1}escalate\0\u{1}decline\0\u{1}refer\0\u{1}skip\0\u{1}note\0\u{1}legal\0\u{1}receipt\0\u{1}reinvestigate\0\u{1}reject\0\u{1}withdraw\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3728,6 +4510,58 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
           self.action = .legal(v)
         }
       }()
+      case 26: try {
+        var v: Redress_V1_AcknowledgeReceipt?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .receipt(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .receipt(v)
+        }
+      }()
+      case 27: try {
+        var v: Redress_V1_Reinvestigate?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .reinvestigate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .reinvestigate(v)
+        }
+      }()
+      case 28: try {
+        var v: Redress_V1_RejectCompensation?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .reject(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .reject(v)
+        }
+      }()
+      case 29: try {
+        var v: Redress_V1_WithdrawCompensation?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .withdraw(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .withdraw(v)
+        }
+      }()
       default: break
       }
     }
@@ -3809,6 +4643,22 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
       guard case .legal(let v)? = self.action else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
+    case .receipt?: try {
+      guard case .receipt(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .reinvestigate?: try {
+      guard case .reinvestigate(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .reject?: try {
+      guard case .reject(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+    }()
+    case .withdraw?: try {
+      guard case .withdraw(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -3823,9 +4673,158 @@ nonisolated extension Redress_V1_ActRequest: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Redress_V1_AcknowledgeReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcknowledgeReceipt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}message\0\u{3}private_channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.privateChannel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if self.privateChannel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.privateChannel, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_AcknowledgeReceipt, rhs: Redress_V1_AcknowledgeReceipt) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.privateChannel != rhs.privateChannel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_Reinvestigate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Reinvestigate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}investigation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._investigation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try { if let v = self._investigation {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_Reinvestigate, rhs: Redress_V1_Reinvestigate) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs._investigation != rhs._investigation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_RejectCompensation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RejectCompensation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_RejectCompensation, rhs: Redress_V1_RejectCompensation) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Redress_V1_WithdrawCompensation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WithdrawCompensation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Redress_V1_WithdrawCompensation, rhs: Redress_V1_WithdrawCompensation) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Investigate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_cause\0\u{1}extent\0\u{1}verdict\0\u{3}policy_clause\0\u{3}third_party\0\u{3}legal_owner\0\u{1}notes\0\u{1}fingerprint\0\u{3}for_group\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3841,6 +4840,7 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
       case 6: try { try decoder.decodeSingularStringField(value: &self.legalOwner) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.notes) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.forGroup) }()
       default: break
       }
     }
@@ -3875,6 +4875,9 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
     if !self.fingerprint.isEmpty {
       try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 8)
     }
+    if self.forGroup != false {
+      try visitor.visitSingularBoolField(value: self.forGroup, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3887,6 +4890,7 @@ nonisolated extension Redress_V1_Investigate: SwiftProtobuf.Message, SwiftProtob
     if lhs.legalOwner != rhs.legalOwner {return false}
     if lhs.notes != rhs.notes {return false}
     if lhs.fingerprint != rhs.fingerprint {return false}
+    if lhs.forGroup != rhs.forGroup {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4014,7 +5018,7 @@ nonisolated extension Redress_V1_RecordAnswer: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Redress_V1_RequestCompensation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RequestCompensation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}amount\0\u{1}description\0\u{3}idempotency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}amount\0\u{1}description\0\u{3}idempotency_key\0\u{3}off_terms_reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4026,6 +5030,7 @@ nonisolated extension Redress_V1_RequestCompensation: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.offTermsReason) }()
       default: break
       }
     }
@@ -4048,6 +5053,9 @@ nonisolated extension Redress_V1_RequestCompensation: SwiftProtobuf.Message, Swi
     if !self.idempotencyKey.isEmpty {
       try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 4)
     }
+    if !self.offTermsReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.offTermsReason, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4056,6 +5064,7 @@ nonisolated extension Redress_V1_RequestCompensation: SwiftProtobuf.Message, Swi
     if lhs._amount != rhs._amount {return false}
     if lhs.description_p != rhs.description_p {return false}
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs.offTermsReason != rhs.offTermsReason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

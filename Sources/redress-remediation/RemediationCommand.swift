@@ -29,14 +29,32 @@ struct RemediationCommand: AsyncParsableCommand {
   @Option(name: .customLong("default-currency"), help: "Currency of remedies whose incident names none. [config: playbook.default_currency; default: USD]")
   var defaultCurrency: String?
 
-  @Option(name: .customLong("compensation-budget-minor"), help: "Most compensation one remedy may commit, minor units. [config: playbook.compensation_budget_minor; default: 50000]")
+  @Option(name: .customLong("compensation-budget"), help: "Most compensation one remedy may commit, per currency in its minor units. [config: playbook.compensation_budget; default: USD/EUR/GBP/CHF/CAD/AUD=50000,JPY=75000]")
+  var compensationBudgets: String?
+
+  @Option(name: .customLong("approval-threshold"), help: "Compensation items above this (per currency, minor units) need approval by a second identity with the approver role. [config: playbook.approval_threshold; default: USD/EUR/GBP/CHF/CAD/AUD=10000,JPY=15000]")
+  var approvalThresholds: String?
+
+  @Option(name: .customLong("goodwill-budget"), help: "Most goodwill one remedy may give, per currency in its minor units. [config: playbook.goodwill_budget; default: USD/EUR/GBP/CHF/CAD/AUD=10000,JPY=15000]")
+  var goodwillBudgets: String?
+
+  @Option(name: .customLong("group-compensation-budget"), help: "Most compensation the remedies of one group may commit together, per currency. [config: playbook.group_compensation_budget; default: USD/EUR/GBP/CHF/CAD/AUD=500000,JPY=750000]")
+  var groupBudgets: String?
+
+  @Option(name: .customLong("compensation-budget-minor"), help: "Compensation budget for a currency not listed, minor units. [config: playbook.compensation_budget_minor; default: 50000]")
   var compensationBudget: Int?
 
-  @Option(name: .customLong("approval-threshold-minor"), help: "Compensation items above this need approval by a second identity with the approver role. [config: playbook.approval_threshold_minor; default: 10000]")
+  @Option(name: .customLong("approval-threshold-minor"), help: "Approval threshold for a currency not listed, minor units (0: every item needs an approver). [config: playbook.approval_threshold_minor; default: 0]")
   var approvalThreshold: Int?
 
-  @Option(name: .customLong("goodwill-budget-minor"), help: "Most goodwill one remedy may give, minor units. [config: playbook.goodwill_budget_minor; default: 10000]")
+  @Option(name: .customLong("goodwill-budget-minor"), help: "Goodwill budget for a currency not listed, minor units. [config: playbook.goodwill_budget_minor; default: 10000]")
   var goodwillBudget: Int?
+
+  @Option(name: .customLong("group-compensation-budget-minor"), help: "Group compensation budget for a currency not listed, minor units. [config: playbook.group_compensation_budget_minor; default: 500000]")
+  var groupBudget: Int?
+
+  @Option(name: .customLong("people"), help: "Names (comma-separated) of the people who may own fixes, prevention actions and legal matters; unset: any name that is not a team's. [config: playbook.people]")
+  var people: String?
 
   @Option(name: .customLong("max-negotiation-rounds"), help: "Offers not accepted before the remedy escalates. [config: playbook.max_negotiation_rounds; default: 3]")
   var maxRounds: Int?
@@ -81,6 +99,12 @@ struct RemediationCommand: AsyncParsableCommand {
     values[Keys.compensationBudgetMinor] = self.compensationBudget.map(String.init)
     values[Keys.approvalThresholdMinor] = self.approvalThreshold.map(String.init)
     values[Keys.goodwillBudgetMinor] = self.goodwillBudget.map(String.init)
+    values[Keys.groupCompensationBudgetMinor] = self.groupBudget.map(String.init)
+    values[Keys.compensationBudget] = self.compensationBudgets
+    values[Keys.approvalThreshold] = self.approvalThresholds
+    values[Keys.goodwillBudget] = self.goodwillBudgets
+    values[Keys.groupCompensationBudget] = self.groupBudgets
+    values[Keys.people] = self.people
     values[Keys.maxNegotiationRounds] = self.maxRounds.map(String.init)
     values[Keys.followUpDays] = self.followUpDays.map(String.init)
     values[Keys.followUpRetryHours] = self.followUpRetryHours.map(String.init)

@@ -49,7 +49,7 @@ struct ClientViewTests {
       try await walk.act(Do.offer(compensation: [25_000]), as: People.alice)
       try await Self.check(harness, walk.remedy.id, "offered")
       try await walk.act(Do.respond(1, .accepted), as: People.portal)
-      try await walk.act(Do.compensate(25_000, key: "big", kind: .refund), as: People.alice)
+      try await walk.act(Do.compensate(25_000, key: "big"), as: People.alice)
       try await Self.check(harness, walk.remedy.id, "compensation awaiting approval")
       let awaiting = try await harness.desk(People.portal).get(walk.remedy.id)
       #expect(awaiting.compensation.items.isEmpty, "an item awaiting approval is not the client's yet")

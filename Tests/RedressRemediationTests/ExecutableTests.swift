@@ -36,6 +36,8 @@ struct ExecutableTests {
     typealias Keys = RemediationConfig.Keys
     var keys = [
       Keys.defaultCurrency, Keys.compensationBudgetMinor, Keys.approvalThresholdMinor, Keys.goodwillBudgetMinor,
+      Keys.groupCompensationBudgetMinor, Keys.compensationBudget, Keys.approvalThreshold, Keys.goodwillBudget,
+      Keys.groupCompensationBudget, Keys.people,
       Keys.maxNegotiationRounds, Keys.followUpDays, Keys.followUpRetryHours, Keys.publicChannelDivisor,
       Keys.deadlineCheckSeconds, Keys.watchBufferedChanges, "host", "port", "data_dir", "tls.cert", "tls.key", "tls.ca",
       "identities", "plaintext_for_testing_only", "rate.per_second", "rate.burst", "log.level",
@@ -55,6 +57,9 @@ struct ExecutableTests {
     typealias Keys = RemediationConfig.Keys
     let reader = try await SettingsReader.inMemory([
       Keys.compensationBudgetMinor: "80000",
+      Keys.compensationBudget: "USD=60000,KWD=150000",
+      Keys.approvalThreshold: "KWD=30000",
+      Keys.people: "Dana Reyes, Sam Okafor",
       Keys.maxNegotiationRounds: "5",
       Keys.followUpDays: "2",
       Keys.sla(priority: 1, "acknowledge"): "15",
@@ -62,14 +67,30 @@ struct ExecutableTests {
       Keys.defaultCurrency: "EUR",
     ])
     let config = try RemediationConfig(reader: reader)
-    #expect(config.policy.compensationBudgetMinor == 80_000)
+    let defaults = RemediationConfig.defaults.policy
+    // Other currencies take the *_minor amounts; a list replaces the default table for its key only.
+    #expect(config.policy.otherCurrencies.compensationBudgetMinor == 80_000)
+    #expect(config.policy.limits(for: "USD").compensationBudgetMinor == 60_000)
+    #expect(config.policy.limits(for: "USD").goodwillBudgetMinor == defaults.limits(for: "USD").goodwillBudgetMinor)
+    #expect(config.policy.limits(for: "USD").approvalThresholdMinor == defaults.otherCurrencies.approvalThresholdMinor)
+    #expect(config.policy.limits(for: "KWD").compensationBudgetMinor == 150_000)
+    #expect(config.policy.limits(for: "KWD").approvalThresholdMinor == 30_000)
+    #expect(config.policy.limits(for: "JPY").compensationBudgetMinor == 80_000)
+    #expect(config.policy.limits(for: "JPY").goodwillBudgetMinor == 15_000)
+    #expect(config.policy.limits(for: "XAF") == config.policy.otherCurrencies)
+    #expect(config.policy.people == ["Dana Reyes", "Sam Okafor"])
     #expect(config.policy.maxNegotiationRounds == 5)
     #expect(config.policy.followUpDelay == .seconds(2 * 86_400))
     #expect(config.policy.serviceLevels.p1.acknowledge == .seconds(900))
     #expect(config.policy.serviceLevels.p1.resolve == RemediationConfig.defaults.policy.serviceLevels.p1.resolve)
     #expect(config.policy.serviceLevels.publicChannelDivisor == 3)
     #expect(config.policy.defaultCurrency == "EUR")
-    #expect(config.policy.approvalThresholdMinor == RemediationConfig.defaults.policy.approvalThresholdMinor)
+    #expect(defaults.limits(for: "JPY").compensationBudgetMinor == 75_000)
+    #expect(defaults.limits(for: "KWD").approvalThresholdMinor == 0)
+    for (key, value) in [(Keys.compensationBudget, "USD=lots"), (Keys.approvalThreshold, "ZZZ=100"), (Keys.goodwillBudget, "USD")] {
+      let malformed = try await SettingsReader.inMemory([key: value])
+      #expect(throws: ServiceSettings.SettingsError.self) { try RemediationConfig(reader: malformed) }
+    }
     let bad = try await SettingsReader.inMemory([Keys.maxNegotiationRounds: "many"])
     #expect(throws: ServiceSettings.SettingsError.self) { try RemediationConfig(reader: bad) }
     let negative = try await SettingsReader.inMemory([Keys.followUpDays: "-1"])

@@ -107,12 +107,12 @@ struct PlaybookRuleTests {
       try await walk.toPropose()
       try await walk.act(Do.offer(compensation: [25_000]), as: People.alice)
       try await walk.act(Do.respond(1, .accepted))
-      try await walk.act(Do.compensate(25_000, key: "big", kind: .refund), as: People.alice)
+      try await walk.act(Do.compensate(25_000, key: "big"), as: People.alice)
       let item = try #require(walk.remedy.compensation.items.first)
       #expect(item.state == .awaitingApproval)
       #expect(walk.remedy.compensation.committed.amountMinor == 25_000)
       #expect(walk.remedy.compensation.issued.amountMinor == 0)
-      #expect(walk.remedy.nextAction.contains("approve compensation cmp-1"))
+      #expect(walk.remedy.nextAction.contains("approve or reject compensation cmp-1"))
       await expectError(.failedPrecondition, containing: "must be approved first") {
         try await walk.olivia.act(walk.remedy, Do.assignFix(due: harness.clock.now() + 86_400))
       }
@@ -148,7 +148,7 @@ struct PlaybookRuleTests {
       try await walk.act(Do.respond(1, .accepted))
       try await walk.act(Do.compensate(9_000, key: "a"))
       await expectError(.failedPrecondition, containing: "at most 410.00 USD more") {
-        try await walk.olivia.act(walk.remedy, Do.compensate(45_000, key: "b"))
+        try await walk.olivia.act(walk.remedy, Do.compensate(45_000, key: "b", offTerms: "The client asked for more."))
       }
       try await walk.act(Do.compensate(9_000, key: "b"))
       try await walk.act(Do.compensate(9_000, key: "c"))
@@ -445,7 +445,7 @@ struct PlaybookRuleTests {
       }
       let status = try error?.unpackGoogleRPCStatus()
       let fields = Set(status?.details.compactMap { $0.badRequest }.flatMap(\.violations).map(\.field) ?? [])
-      #expect(fields == ["investigate.root_cause", "investigate.policy_clause", "investigate.legal_owner"])
+      #expect(fields == ["investigate.root_cause", "investigate.policy_clause", "investigate.legal_owner", "investigate.extent"])
       await expectError(.invalidArgument, containing: "action") {
         try await walk.olivia.client.act(.with { $0.remedyID = walk.remedy.id; $0.expectedVersion = 1 }, metadata: walk.olivia.metadata)
       }

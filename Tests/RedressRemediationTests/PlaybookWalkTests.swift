@@ -13,6 +13,8 @@ struct PlaybookWalkTests {
       #expect(walk.remedy.version == 1)
       #expect(walk.remedy.status == .open)
       #expect(walk.remedy.currentStage == .investigate)
+      #expect(walk.remedy.nextAction.hasPrefix("Acknowledge receipt now"))
+      try await walk.act(Do.receipt(.email))
       #expect(walk.remedy.nextAction.hasPrefix("Investigate"))
 
       try await walk.act(Do.investigate())
@@ -55,10 +57,10 @@ struct PlaybookWalkTests {
       #expect(walk.remedy.stages.allSatisfy { $0.state == .done })
       #expect(walk.remedy.nextAction == "Nothing: the remedy is resolved.")
       #expect(walk.remedy.timeline.map(\.action) == [
-        "open", "investigate", "apologize", "offer", "respond", "compensate", "fix", "fix", "fix", "fix", "goodwill",
+        "open", "receipt", "investigate", "apologize", "offer", "respond", "compensate", "fix", "fix", "fix", "fix", "goodwill",
         "follow-up", "learn",
       ])
-      #expect(walk.remedy.timeline.map(\.version) == Array(1...13))
+      #expect(walk.remedy.timeline.map(\.version) == Array(1...14))
       let stored = try await harness.desk(People.rita).get(walk.remedy.id)
       #expect(stored == walk.remedy)
     }
@@ -113,12 +115,34 @@ struct PlaybookWalkTests {
     }
   }
 
+  @Test("an outside-policy claim is declined politely without an apology once the receipt is acknowledged")
+  func outsidePolicyWithoutApology() async throws {
+    try await RemediationHarness.run { harness in
+      var walk = try await Walk.open(harness)
+      try await walk.act(Do.investigate(.outsidePolicy))
+      #expect(walk.remedy.nextAction.contains("no apology is owed"))
+      await expectError(.failedPrecondition, containing: "receipt") {
+        try await walk.olivia.act(walk.remedy, Do.decline())
+      }
+      try await walk.act(Do.receipt(.email))
+      try await walk.act(Do.decline("Outside the 30-day window."))
+      #expect(walk.remedy.status == .declined)
+      #expect(!walk.remedy.hasAcknowledgement)
+      #expect(walk.remedy.stage(.acknowledge).state == .skipped)
+      #expect(walk.remedy.stage(.acknowledge).skipReason.contains("No apology"))
+      // Nobody apologized, so nothing says so: not the timeline, not the client's view of it.
+      #expect(!walk.remedy.timeline.contains { $0.action == "apologize" || $0.summary.lowercased().contains("apologized") })
+      #expect(!walk.remedy.clientView.timeline.contains { $0.summary.lowercased().contains("apologized") })
+      #expect(walk.remedy.clientView.timeline.contains { $0.summary == "We acknowledged your report and will take care of it." })
+    }
+  }
+
   @Test("an outside-policy claim is acknowledged, then declined politely")
   func outsidePolicy() async throws {
     try await RemediationHarness.run { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.outsidePolicy))
-      await expectError(.failedPrecondition, containing: "apologize") {
+      await expectError(.failedPrecondition, containing: "receipt") {
         try await walk.olivia.act(walk.remedy, Do.decline())
       }
       try await walk.act(Do.apologize(.chat))

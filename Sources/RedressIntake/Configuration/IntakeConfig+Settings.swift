@@ -62,8 +62,8 @@ extension IntakeConfig {
       guard items >= 1 else { throw ServiceSettings.SettingsError("\(Keys.maxBulkItems) must be at least 1") }
       self.limits.maxItemsPerBulkCall = items
     }
-    if let text = try reader.string(Keys.reviewAbove) {
-      self.triage.reviewAboveMinor = try Self.parseAmounts(text, key: Keys.reviewAbove)
+    if let amounts = try reader.currencyAmounts(Keys.reviewAbove) {
+      self.triage.reviewAboveMinor = amounts
     }
     if let initial = try reader.int(Keys.outboxInitialBackoffMS) {
       guard initial >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxInitialBackoffMS) must be at least 1") }
@@ -115,21 +115,5 @@ extension IntakeConfig {
       }
       self.outbox.remediation = Outbox.Remediation(host: host, port: port, security: security)
     }
-  }
-
-  /// `USD=50000,EUR=50000` → `["USD": 50000, "EUR": 50000]`.
-  static func parseAmounts(_ text: String, key: String) throws -> [String: Int64] {
-    var amounts: [String: Int64] = [:]
-    for part in text.split(separator: ",") {
-      let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-      guard pair.count == 2, pair[0].count == 3, pair[0].allSatisfy({ $0.isASCII && $0.isUppercase }),
-        let amount = Int64(pair[1]), amount >= 0
-      else {
-        throw ServiceSettings.SettingsError(
-          "\(key) must be CURRENCY=AMOUNT_IN_MINOR_UNITS pairs separated by commas, e.g. USD=50000,JPY=75000")
-      }
-      amounts[pair[0]] = amount
-    }
-    return amounts
   }
 }

@@ -7,9 +7,18 @@ extension RemediationConfig {
   public enum Keys {
     // Each key's flag, meaning and default are in docs/REMEDIATION.md and `redress-remediation --help`.
     public static let defaultCurrency = "playbook.default_currency"
+    // Per currency: `USD=50000,JPY=75000` (minor units). A list replaces the default table for its key.
+    public static let compensationBudget = "playbook.compensation_budget"
+    public static let approvalThreshold = "playbook.approval_threshold"
+    public static let goodwillBudget = "playbook.goodwill_budget"
+    public static let groupCompensationBudget = "playbook.group_compensation_budget"
+    // For currencies not listed: one amount in minor units.
     public static let compensationBudgetMinor = "playbook.compensation_budget_minor"
     public static let approvalThresholdMinor = "playbook.approval_threshold_minor"
     public static let goodwillBudgetMinor = "playbook.goodwill_budget_minor"
+    public static let groupCompensationBudgetMinor = "playbook.group_compensation_budget_minor"
+    // Comma-separated names of the people who may own fixes, prevention actions and legal matters.
+    public static let people = "playbook.people"
     public static let maxNegotiationRounds = "playbook.max_negotiation_rounds"
     public static let followUpDays = "playbook.follow_up_days"
     public static let followUpRetryHours = "playbook.follow_up_retry_hours"
@@ -33,9 +42,14 @@ extension RemediationConfig {
       }
       policy.defaultCurrency = currency
     }
-    policy.compensationBudgetMinor = try Self.amount(reader, Keys.compensationBudgetMinor) ?? policy.compensationBudgetMinor
-    policy.approvalThresholdMinor = try Self.amount(reader, Keys.approvalThresholdMinor) ?? policy.approvalThresholdMinor
-    policy.goodwillBudgetMinor = try Self.amount(reader, Keys.goodwillBudgetMinor) ?? policy.goodwillBudgetMinor
+    try Self.readCurrencyLimits(reader, into: &policy)
+    if let names = try reader.string(Keys.people) {
+      let people = names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+      guard people.allSatisfy({ $0.utf8.count <= 200 && !$0.contains(where: \.isNewline) }) else {
+        throw ServiceSettings.SettingsError("\(Keys.people) must be names separated by commas, each at most 200 bytes")
+      }
+      policy.people = Set(people)
+    }
     policy.maxNegotiationRounds = try Self.positive(reader, Keys.maxNegotiationRounds) ?? policy.maxNegotiationRounds
     // 0 lets the follow-up happen right after the fix (demos, end-to-end tests on a real clock).
     if let days = try reader.int(Keys.followUpDays) {
@@ -71,6 +85,49 @@ extension RemediationConfig {
     if let seconds = try Self.positive(reader, Keys.deadlineCheckSeconds) { config.deadlineCheckInterval = .seconds(seconds) }
     config.watchBufferedChanges = try Self.positive(reader, Keys.watchBufferedChanges) ?? config.watchBufferedChanges
     self = config
+  }
+
+  /// The per-currency lists and the amounts for other currencies. A currency listed under one key and not
+  /// another takes the other's value from the default table, else from the other-currencies amounts.
+  private static func readCurrencyLimits(_ reader: SettingsReader, into policy: inout PlaybookPolicy) throws {
+    typealias Limits = PlaybookPolicy.CurrencyLimits
+    var other = policy.otherCurrencies
+    other.compensationBudgetMinor = try Self.amount(reader, Keys.compensationBudgetMinor) ?? other.compensationBudgetMinor
+    other.approvalThresholdMinor = try Self.amount(reader, Keys.approvalThresholdMinor) ?? other.approvalThresholdMinor
+    other.goodwillBudgetMinor = try Self.amount(reader, Keys.goodwillBudgetMinor) ?? other.goodwillBudgetMinor
+    other.groupCompensationBudgetMinor =
+      try Self.amount(reader, Keys.groupCompensationBudgetMinor) ?? other.groupCompensationBudgetMinor
+    policy.otherCurrencies = other
+    let lists: [(String, WritableKeyPath<Limits, Int64>)] = [
+      (Keys.compensationBudget, \.compensationBudgetMinor),
+      (Keys.approvalThreshold, \.approvalThresholdMinor),
+      (Keys.goodwillBudget, \.goodwillBudgetMinor),
+      (Keys.groupCompensationBudget, \.groupCompensationBudgetMinor),
+    ]
+    var given: [(WritableKeyPath<Limits, Int64>, [String: Int64])] = []
+    for (key, path) in lists {
+      if let amounts = try reader.currencyAmounts(key) { given.append((path, amounts)) }
+    }
+    guard !given.isEmpty else { return }
+    let defaults = policy.currencies
+    let listed = Set(given.flatMap { $0.1.keys })
+    var table: [String: Limits] = [:]
+    for currency in listed {
+      var limits = defaults[currency] ?? other
+      for (path, amounts) in given {
+        // A key that was given and does not list this currency: that currency has no amount there, so
+        // the other-currencies amount applies, not the default table's.
+        limits[keyPath: path] = amounts[currency] ?? other[keyPath: path]
+      }
+      table[currency] = limits
+    }
+    // Keys that were not given keep the default table for the currencies it lists.
+    for (currency, limits) in defaults where table[currency] == nil {
+      var merged = limits
+      for (path, _) in given { merged[keyPath: path] = other[keyPath: path] }
+      table[currency] = merged
+    }
+    policy.currencies = table
   }
 
   private static func amount(_ reader: SettingsReader, _ key: String) throws -> Int64? {

@@ -27,18 +27,42 @@ public struct RemediationConfig: Sendable {
 
 /// The playbook's rules that a business may tune.
 ///
-/// Amounts are in the minor unit of the remedy's currency: the incident demand's currency, else the customer's
-/// yearly value currency, else ``defaultCurrency``.
+/// Amounts are in the minor unit (ISO 4217) of the remedy's currency: the incident demand's currency, else the
+/// customer's yearly value currency, else ``defaultCurrency``. Budgets and the approval threshold are set per
+/// currency (``currencies``); a currency not listed gets ``otherCurrencies``.
 public struct PlaybookPolicy: Sendable, Hashable {
+  /// The money limits of one currency, in its minor units.
+  public struct CurrencyLimits: Sendable, Hashable {
+    /// The most compensation (issued plus awaiting approval) one remedy may commit.
+    public var compensationBudgetMinor: Int64
+    /// A compensation item above this waits for approval by a second identity with the approver role; at or
+    /// below it is issued at once (an item off the accepted offer's terms always waits).
+    public var approvalThresholdMinor: Int64
+    /// The most goodwill one remedy may give (a ledger and budget of its own).
+    public var goodwillBudgetMinor: Int64
+    /// The most compensation the remedies of one group (many clients, one mistake) may commit together.
+    public var groupCompensationBudgetMinor: Int64
+
+    /// Limits with every value given.
+    public init(
+      compensationBudgetMinor: Int64,
+      approvalThresholdMinor: Int64,
+      goodwillBudgetMinor: Int64,
+      groupCompensationBudgetMinor: Int64
+    ) {
+      self.compensationBudgetMinor = compensationBudgetMinor
+      self.approvalThresholdMinor = approvalThresholdMinor
+      self.goodwillBudgetMinor = goodwillBudgetMinor
+      self.groupCompensationBudgetMinor = groupCompensationBudgetMinor
+    }
+  }
+
   /// The currency of remedies whose incident names none (ISO 4217, upper case).
   public var defaultCurrency: String
-  /// The most compensation (issued plus awaiting approval) one remedy may commit, in minor units.
-  public var compensationBudgetMinor: Int64
-  /// A compensation item above this amount (minor units) waits for approval by a second identity with the
-  /// approver role; at or below it is issued at once.
-  public var approvalThresholdMinor: Int64
-  /// The most goodwill one remedy may give, in minor units (a ledger and budget of its own).
-  public var goodwillBudgetMinor: Int64
+  /// Money limits per currency (ISO 4217 code → limits in its minor units).
+  public var currencies: [String: CurrencyLimits]
+  /// The limits of a currency not in ``currencies``.
+  public var otherCurrencies: CurrencyLimits
   /// After this many rejected or countered offers in one negotiation the remedy escalates, and the next offer
   /// needs the approver role.
   public var maxNegotiationRounds: Int
@@ -48,36 +72,70 @@ public struct PlaybookPolicy: Sendable, Hashable {
   public var followUpRetryDelay: Duration
   /// Time to acknowledge and to resolve, per priority.
   public var serviceLevels: ServiceLevels
+  /// The people who may own a fix, a prevention action or a legal matter; empty: any name that is not a
+  /// team's (see `Transition.checkPerson`).
+  public var people: Set<String>
 
   /// A policy with every value given; prefer changing ``defaults``.
   public init(
     defaultCurrency: String,
-    compensationBudgetMinor: Int64,
-    approvalThresholdMinor: Int64,
-    goodwillBudgetMinor: Int64,
+    currencies: [String: CurrencyLimits],
+    otherCurrencies: CurrencyLimits,
     maxNegotiationRounds: Int,
     followUpDelay: Duration,
     followUpRetryDelay: Duration,
-    serviceLevels: ServiceLevels
+    serviceLevels: ServiceLevels,
+    people: Set<String> = []
   ) {
     self.defaultCurrency = defaultCurrency
-    self.compensationBudgetMinor = compensationBudgetMinor
-    self.approvalThresholdMinor = approvalThresholdMinor
-    self.goodwillBudgetMinor = goodwillBudgetMinor
+    self.currencies = currencies
+    self.otherCurrencies = otherCurrencies
     self.maxNegotiationRounds = maxNegotiationRounds
     self.followUpDelay = followUpDelay
     self.followUpRetryDelay = followUpRetryDelay
     self.serviceLevels = serviceLevels
+    self.people = people
   }
 
-  /// USD; a 500.00 compensation budget; approval above 100.00; a 100.00 goodwill budget; escalation after 3
-  /// rounds; follow-up 3 days after the fix, retried a day after an unreachable call; ``ServiceLevels/defaults``.
-  public static var defaults: Self {
-    Self(
-      defaultCurrency: "USD",
+  /// The limits of `currency`.
+  public func limits(for currency: String) -> CurrencyLimits {
+    self.currencies[currency] ?? self.otherCurrencies
+  }
+
+  /// The limits for USD, EUR, GBP, CHF, CAD and AUD: a 500.00 compensation budget, approval above 100.00, a
+  /// 100.00 goodwill budget, 5,000.00 for a group; for JPY the same at about the same value (¥75,000, ¥15,000,
+  /// ¥15,000, ¥750,000).
+  public static var defaultCurrencies: [String: CurrencyLimits] {
+    let twoDigit = CurrencyLimits(
       compensationBudgetMinor: 50_000,
       approvalThresholdMinor: 10_000,
       goodwillBudgetMinor: 10_000,
+      groupCompensationBudgetMinor: 500_000
+    )
+    var table = Dictionary(uniqueKeysWithValues: ["USD", "EUR", "GBP", "CHF", "CAD", "AUD"].map { ($0, twoDigit) })
+    table["JPY"] = CurrencyLimits(
+      compensationBudgetMinor: 75_000,
+      approvalThresholdMinor: 15_000,
+      goodwillBudgetMinor: 15_000,
+      groupCompensationBudgetMinor: 750_000
+    )
+    return table
+  }
+
+  /// USD by default; ``defaultCurrencies``; for any other currency 50,000 / 10,000 / 500,000 minor units of
+  /// compensation, goodwill and group budget with **every** compensation item waiting for an approver
+  /// (threshold 0: nobody set a limit in that currency); escalation after 3 rounds; follow-up 3 days after
+  /// the fix, retried a day after an unreachable call; ``ServiceLevels/defaults``; no people directory.
+  public static var defaults: Self {
+    Self(
+      defaultCurrency: "USD",
+      currencies: Self.defaultCurrencies,
+      otherCurrencies: CurrencyLimits(
+        compensationBudgetMinor: 50_000,
+        approvalThresholdMinor: 0,
+        goodwillBudgetMinor: 10_000,
+        groupCompensationBudgetMinor: 500_000
+      ),
       maxNegotiationRounds: 3,
       followUpDelay: .seconds(3 * 86_400),
       followUpRetryDelay: .seconds(86_400),

@@ -32,8 +32,18 @@ extension Playbook {
     }
     switch active.stage {
     case .investigate:
-      return "Investigate: record the root cause, the extent (clients, orders, cost) and a verdict citing the policy clause."
+      let research = "investigate: record the root cause, the extent (clients, orders, cost) and a verdict citing the policy clause."
+      guard remedy.hasReceipt else {
+        let privately = remedy.raisedOn == .publicSocial ? " and offer a private channel to continue on" : ""
+        return "Acknowledge receipt now (tell the client you heard them and will take care of it\(privately)); then " + research
+      }
+      return "I" + research.dropFirst()
     case .acknowledge:
+      if remedy.investigation.verdict == .outsidePolicy {
+        return remedy.hasReceipt
+          ? "Decline the claim politely, with the reason and the policy clause (no apology is owed for a claim outside policy)."
+          : "Acknowledge receipt, then decline the claim politely with the reason and the policy clause (no apology is owed outside policy)."
+      }
       return remedy.raisedOn == .publicSocial
         ? "Apologize to the client on a private channel (email, phone, chat or in person): the complaint was public."
         : "Apologize to the client (email, phone, chat or in person)."
@@ -48,7 +58,7 @@ extension Playbook {
     case .compensate:
       let waiting = remedy.compensation.items.filter { $0.state == .awaitingApproval }
       if let item = waiting.first {
-        return "An approver other than \(item.requestedBy) must approve compensation \(item.id) (\(item.amount.text))."
+        return "An approver other than \(item.requestedBy) must approve or reject compensation \(item.id) (\(item.amount.text)); \(item.requestedBy) may withdraw it."
       }
       let owed = Self.compensationOwed(remedy)
       let issued = remedy.compensation.issued

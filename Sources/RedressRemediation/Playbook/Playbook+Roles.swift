@@ -26,6 +26,10 @@ extension Playbook {
     case .skip: ("skip", [.operator])
     case .note: ("note", [.operator, .approver, .legal, .clientTool])
     case .legal: ("legal", [.legal])
+    case .receipt: ("acknowledge receipt", [.operator])
+    case .reinvestigate: ("re-investigate", [.operator])
+    case .reject: ("reject compensation", [.approver])
+    case .withdraw: ("withdraw compensation", [.operator])
     }
   }
 

@@ -29,10 +29,13 @@ public struct Playbook: Sendable {
   public struct Context: Sendable {
     /// The id of an earlier remedy in the same tenant whose lesson has the fingerprint the action names.
     public var earlierLessonRemedyID: String?
+    /// Compensation committed by the other remedies of this remedy's group, in its currency (group budget).
+    public var groupCommittedMinor: Int64
 
     /// Facts for one action.
-    public init(earlierLessonRemedyID: String? = nil) {
+    public init(earlierLessonRemedyID: String? = nil, groupCommittedMinor: Int64 = 0) {
       self.earlierLessonRemedyID = earlierLessonRemedyID
+      self.groupCommittedMinor = groupCommittedMinor
     }
   }
 
@@ -56,6 +59,7 @@ public struct Playbook: Sendable {
     remedy.customer = incident.report.customer
     remedy.title = incident.report.title
     remedy.raisedOn = incident.report.channel
+    remedy.groupID = incident.groupRootID.isEmpty ? incident.id : incident.groupRootID
     remedy.negotiationStartRound = 1
     let target = self.policy.serviceLevels.target(priority: remedy.priority, channel: remedy.raisedOn)
     remedy.acknowledgeBy = .init(now + target.acknowledge.timeInterval)
@@ -68,10 +72,11 @@ public struct Playbook: Sendable {
       return progress
     }
     let currency = Self.currency(of: incident, default: self.policy.defaultCurrency)
-    remedy.compensation.budget = .init(currency: currency, minor: self.policy.compensationBudgetMinor)
+    let limits = self.policy.limits(for: currency)
+    remedy.compensation.budget = .init(currency: currency, minor: limits.compensationBudgetMinor)
     remedy.compensation.committed = .init(currency: currency, minor: 0)
     remedy.compensation.issued = .init(currency: currency, minor: 0)
-    remedy.goodwill.budget = .init(currency: currency, minor: self.policy.goodwillBudgetMinor)
+    remedy.goodwill.budget = .init(currency: currency, minor: limits.goodwillBudgetMinor)
     remedy.goodwill.committed = .init(currency: currency, minor: 0)
     remedy.goodwill.issued = .init(currency: currency, minor: 0)
     remedy.openedAt = .init(now)
@@ -137,6 +142,34 @@ public struct Playbook: Sendable {
     return .changed(transition.remedy, transition.entry)
   }
 
+  /// The group's shared investigation applied to `remedy`, a member still being investigated: the same
+  /// verdict and route as if recorded on it, by the investigator, noting where it came from. `nil` when the
+  /// remedy is past investigation (its own verdict stands).
+  ///
+  /// - Parameters:
+  ///   - investigation: The `investigate` request recorded with `for_group` on remedy `sourceRemedyID`.
+  ///   - investigator: Who recorded it.
+  public func applyShared(
+    _ investigation: Redress_V1_Investigate,
+    from sourceRemedyID: String,
+    by investigator: String,
+    to remedy: Redress_V1_Remedy,
+    at now: Date,
+    context: Context = Context()
+  ) -> (Redress_V1_Remedy, Redress_V1_TimelineEntry)? {
+    guard remedy.status == .open, remedy.stages[Self.index(.investigate)].state == .active else { return nil }
+    let actor = Identity(name: investigator, tenant: remedy.tenant, roles: [.operator])
+    var transition = Transition(remedy: remedy, actor: actor, now: now, policy: self.policy, context: context)
+    do {
+      try transition.investigate(investigation, sharedFrom: sourceRemedyID)
+    } catch {
+      // It was valid on the source remedy, and the rules for an active investigate stage are the same.
+      return nil
+    }
+    transition.finish()
+    return (transition.remedy, transition.entry)
+  }
+
   /// The remedy after the deadlines that passed by `now` are marked, with one entry recording the
   /// escalations; `nil` when no deadline newly passed. A deadline fires once: its mark is stored in the remedy.
   public func checkDeadlines(of remedy: Redress_V1_Remedy, at now: Date, actor: String = "timer") -> (
@@ -146,8 +179,8 @@ public struct Playbook: Sendable {
     var remedy = remedy
     var reasons: [(kind: String, reason: String)] = []
     let acknowledge = Self.index(.acknowledge)
-    if remedy.stages[acknowledge].state == .pending || remedy.stages[acknowledge].state == .active,
-      !remedy.stages[acknowledge].overdue, now >= remedy.acknowledgeBy.date
+    if Self.awaitsAcknowledgement(remedy), !remedy.escalations.contains(where: { $0.kind == "overdue:acknowledge" }),
+      now >= remedy.acknowledgeBy.date
     {
       remedy.stages[acknowledge].overdue = true
       let investigate = Self.index(.investigate)
@@ -157,9 +190,12 @@ public struct Playbook: Sendable {
       reasons.append(("overdue:acknowledge", "The client was not acknowledged by \(remedy.acknowledgeBy.date.iso8601)."))
     }
     let fix = Self.index(.fix)
+    // Each deadline has its own fired mark: the resolve deadline marking the active (fix) stage overdue must
+    // not count as the fix deadline having fired.
     if remedy.stages[fix].state == .active, !remedy.fix.owner.isEmpty, !remedy.fix.hasDoneAt,
-      !remedy.stages[fix].overdue, now >= remedy.fix.dueAt.date
+      !remedy.fix.deadlineFired, now >= remedy.fix.dueAt.date
     {
+      remedy.fix.deadlineFired = true
       remedy.stages[fix].overdue = true
       reasons.append(("overdue:fix", "The fix owned by \(remedy.fix.owner) was due \(remedy.fix.dueAt.date.iso8601)."))
     }
@@ -198,12 +234,11 @@ public struct Playbook: Sendable {
   public static func nextDeadline(of remedy: Redress_V1_Remedy) -> Date? {
     guard remedy.status == .open else { return nil }
     var candidates: [Date] = []
-    let acknowledge = remedy.stages[Self.index(.acknowledge)]
-    if (acknowledge.state == .pending || acknowledge.state == .active) && !acknowledge.overdue {
+    if Self.awaitsAcknowledgement(remedy), !remedy.escalations.contains(where: { $0.kind == "overdue:acknowledge" }) {
       candidates.append(remedy.acknowledgeBy.date)
     }
     let fix = remedy.stages[Self.index(.fix)]
-    if fix.state == .active, !remedy.fix.owner.isEmpty, !remedy.fix.hasDoneAt, !fix.overdue {
+    if fix.state == .active, !remedy.fix.owner.isEmpty, !remedy.fix.hasDoneAt, !remedy.fix.deadlineFired {
       candidates.append(remedy.fix.dueAt.date)
     }
     if !remedy.escalations.contains(where: { $0.kind == "overdue:resolve" }) {
@@ -217,6 +252,12 @@ public struct Playbook: Sendable {
     guard remedy.status == .open else { return false }
     if remedy.escalations.contains(where: { $0.kind == "overdue:resolve" }) { return true }
     return remedy.stages.contains { $0.overdue && ($0.state == .active || $0.state == .pending) }
+  }
+
+  /// Whether the acknowledgement clock runs: no receipt acknowledged and no apology (or decline) yet.
+  static func awaitsAcknowledgement(_ remedy: Redress_V1_Remedy) -> Bool {
+    let state = remedy.stages[Self.index(.acknowledge)].state
+    return !remedy.hasReceipt && (state == .pending || state == .active)
   }
 
   static func index(_ stage: Redress_V1_Stage) -> Int {

@@ -30,6 +30,14 @@ extension Redress_V1_Remedy {
         if stage.hasDueAt { $0.dueAt = stage.dueAt }
       }
     }
+    if self.hasReceipt {
+      view.receipt = .with {
+        $0.at = self.receipt.at
+        $0.channel = self.receipt.channel
+        $0.message = self.receipt.message
+        $0.privateChannel = self.receipt.privateChannel
+      }
+    }
     if self.hasAcknowledgement {
       view.acknowledgement = .with {
         $0.at = self.acknowledgement.at
@@ -119,6 +127,7 @@ extension Redress_V1_TimelineEntry {
     let summary: String
     switch self.action {
     case "open": summary = "We received your report."
+    case "receipt": summary = "We acknowledged your report and will take care of it."
     case "apologize": summary = "We apologized."
     case "offer": summary = self.summary  // "Offer round N proposed: fix, <amount> compensation[, goodwill]."
     case "respond": summary = "Your answer to our offer was recorded."

@@ -5,33 +5,63 @@ import RedressService
 extension Transition {
   // MARK: investigate
 
-  mutating func investigate(_ request: Redress_V1_Investigate) throws(PlaybookError) {
+  mutating func investigate(_ request: Redress_V1_Investigate, sharedFrom source: String = "") throws(PlaybookError) {
     try self.requireOpen("record the investigation")
     try self.requireActive(.investigate, "record the investigation")
+    try self.validate(request, "investigate")
+    var summary = self.setInvestigation(request, reason: "", sharedFrom: source)
+    self.mark(.investigate, .done)
+    if !source.isEmpty {
+      summary = "Investigated with the group (shared from remedy \(source)): " + summary
+    } else if request.forGroup {
+      summary += " Shared with the group."
+    }
+    summary += self.route(after: request)
+    self.record("investigate", summary, internal: true)
+  }
+
+  /// The investigation's field rules, for `investigate` and `reinvestigate` (`prefix` names the message).
+  func validate(_ request: Redress_V1_Investigate, _ prefix: String) throws(PlaybookError) {
     var violations = FieldViolations()
-    Self.check(request.rootCause, "investigate.root_cause", into: &violations)
-    Self.check(request.policyClause, "investigate.policy_clause", max: Self.maxShort, into: &violations)
-    Self.check(request.notes, "investigate.notes", required: false, into: &violations)
+    Self.check(request.rootCause, "\(prefix).root_cause", into: &violations)
+    Self.check(request.policyClause, "\(prefix).policy_clause", max: Self.maxShort, into: &violations)
+    Self.check(request.notes, "\(prefix).notes", required: false, into: &violations)
     switch request.verdict {
     case .legitimate, .thirdParty, .outsidePolicy, .badFaith: break
-    default: violations.add("investigate.verdict", "is required: legitimate, third party, outside policy or bad faith")
+    default: violations.add("\(prefix).verdict", "is required: legitimate, third party, outside policy or bad faith")
     }
     if request.verdict == .thirdParty {
-      Self.check(request.thirdParty, "investigate.third_party", max: Self.maxShort, into: &violations)
+      Self.check(request.thirdParty, "\(prefix).third_party", max: Self.maxShort, into: &violations)
     }
     if request.verdict == .badFaith {
-      Self.check(request.legalOwner, "investigate.legal_owner", max: Self.maxShort, into: &violations)
+      Self.check(request.legalOwner, "\(prefix).legal_owner", max: Self.maxShort, into: &violations)
+      Self.checkPerson(request.legalOwner, "\(prefix).legal_owner", people: self.policy.people, into: &violations)
     }
-    if request.extent.clientsAffected < 0 { violations.add("investigate.extent.clients_affected", "must not be negative") }
-    if request.extent.ordersAffected < 0 { violations.add("investigate.extent.orders_affected", "must not be negative") }
-    if request.extent.hasCostEstimate {
-      violations.checkMoney(request.extent.costEstimate, "investigate.extent.cost_estimate", .nonNegative)
+    // The extent is part of the research (docs/REMEDIATION.md rule 2): how many clients (at least the one who
+    // complained), how many orders (0 when none are involved), and what it costs us.
+    if !request.hasExtent {
+      violations.add("\(prefix).extent", "is required: clients affected (at least 1), orders affected, cost estimate")
+    } else {
+      if request.extent.clientsAffected < 1 {
+        violations.add("\(prefix).extent.clients_affected", "is required: at least 1 (the client who complained)")
+      }
+      if request.extent.ordersAffected < 0 {
+        violations.add("\(prefix).extent.orders_affected", "must not be negative (0 when no order is involved)")
+      }
+      if request.extent.hasCostEstimate {
+        violations.checkMoney(request.extent.costEstimate, "\(prefix).extent.cost_estimate", .nonNegative)
+      } else {
+        violations.add("\(prefix).extent.cost_estimate", "is required: what the mistake costs (0 if nothing), e.g. 300.00 USD")
+      }
     }
     if !request.fingerprint.isEmpty && !Self.isFingerprint(request.fingerprint) {
-      violations.add("investigate.fingerprint", "must be 1-128 characters of [a-z0-9._:-]")
+      violations.add("\(prefix).fingerprint", "must be 1-128 characters of [a-z0-9._:-]")
     }
     if !violations.isEmpty { throw .invalid(violations) }
+  }
 
+  /// Stores `request` as the remedy's investigation; the summary's first sentences.
+  mutating func setInvestigation(_ request: Redress_V1_Investigate, reason: String, sharedFrom source: String) -> String {
     var investigation = Redress_V1_Investigation()
     investigation.rootCause = request.rootCause
     investigation.extent = request.extent
@@ -41,24 +71,153 @@ extension Transition {
     investigation.legalOwner = request.legalOwner
     investigation.notes = request.notes
     investigation.fingerprint = request.fingerprint
+    investigation.investigatedBy = self.actor.name
+    investigation.investigatedAt = .init(self.now)
+    investigation.reason = reason
+    investigation.sharedFromRemedyID = source
     self.remedy.investigation = investigation
-    var summary = "Investigated: the claim is \(request.verdict.name) (clause \(request.policyClause))."
+    var summary = "The claim is \(request.verdict.name) (clause \(request.policyClause))."
     if !request.fingerprint.isEmpty, self.remedy.recurrenceOf.isEmpty, let earlier = self.context.earlierLessonRemedyID {
       self.remedy.recurrenceOf = earlier
       summary += " Recurrence of \(earlier)."
     }
-    self.mark(.investigate, .done)
+    return summary
+  }
+
+  /// After an investigation: bad faith goes to legal at once; otherwise the client is answered next (the
+  /// apology, or for a claim outside policy a polite decline). Returns what to add to the summary.
+  mutating func route(after request: Redress_V1_Investigate) -> String {
     switch request.verdict {
     case .badFaith:
       self.remedy.status = .withLegal
-      self.remedy.legalStatus = "Escalated to legal; owned by \(request.legalOwner)."
+      let opening = "Escalated to legal; owned by \(request.legalOwner)."
+      self.remedy.legalStatus = opening
+      self.remedy.legalHistory.append(self.caseNote(opening))
       self.skipRemaining(from: .acknowledge, reason: "Bad-faith demand: with legal (\(request.legalOwner)).")
       self.addEscalation(kind: "legal", reason: "Bad-faith demand escalated to legal; owner \(request.legalOwner).")
-      summary += " Escalated to legal (\(request.legalOwner))."
+      return " Escalated to legal (\(request.legalOwner))."
     default:
-      self.activate(.acknowledge)
+      if self.progress(.acknowledge).state == .done {
+        // Re-investigated after the apology: the next step follows from the new verdict.
+        if request.verdict == .legitimate { self.activate(.propose) } else { self.remedy.currentStage = .acknowledge }
+      } else {
+        self.activate(.acknowledge)
+      }
+      return ""
     }
-    self.record("investigate", summary, internal: true)
+  }
+
+  func caseNote(_ text: String, closed: Bool = false) -> Redress_V1_CaseNote {
+    .with {
+      $0.at = .init(self.now)
+      $0.by = self.actor.name
+      $0.text = text
+      $0.closed = closed
+    }
+  }
+
+  // MARK: reinvestigate
+
+  mutating func reinvestigate(_ request: Redress_V1_Reinvestigate) throws(PlaybookError) {
+    switch self.remedy.status {
+    case .open, .declined:
+      break
+    case .referred, .withLegal:
+      if self.remedy.hasClosedAt {
+        throw .rule("Cannot re-investigate: the \(self.remedy.status == .referred ? "referral" : "legal matter") is closed.")
+      }
+    default:
+      throw .rule("Cannot re-investigate: the remedy is \(self.remedy.status.name).")
+    }
+    guard self.progress(.investigate).state == .done else {
+      throw .rule("Nothing to re-investigate yet: record the first investigation (investigate).")
+    }
+    if let accepted = self.remedy.offers.first(where: { $0.answer == .accepted }) {
+      throw .rule(
+        "Cannot re-investigate: the client accepted the round \(accepted.round) offer, so the verdict can no longer change."
+      )
+    }
+    if let open = self.openOffer {
+      throw .rule("The round \(open.round) offer awaits the client's answer: record it (respond) before re-investigating.")
+    }
+    var violations = FieldViolations()
+    Self.check(request.reason, "reinvestigate.reason", max: 1000, into: &violations)
+    if !request.hasInvestigation { violations.add("reinvestigate.investigation", "is required: the new findings") }
+    if !violations.isEmpty { throw .invalid(violations) }
+    try self.validate(request.investigation, "reinvestigate.investigation")
+    let before = self.remedy.investigation.verdict
+    self.remedy.previousInvestigations.append(self.remedy.investigation)
+    var summary = "Re-investigated (\(request.reason)): "
+    summary += self.setInvestigation(request.investigation, reason: request.reason, sharedFrom: "")
+    summary += before == request.investigation.verdict ? " The verdict stands." : " The verdict was \(before.name)."
+    // Back on the playbook's route from the investigation: what the old verdict ended or began is undone;
+    // history (offers not accepted, legal and referral notes, escalations) is kept.
+    self.remedy.status = .open
+    self.remedy.clearClosedAt()
+    for stage in [Redress_V1_Stage.propose, .compensate, .fix, .goodwill, .followUp, .learn] {
+      let index = Playbook.index(stage)
+      var progress = Redress_V1_StageProgress()
+      progress.stage = stage
+      progress.state = .pending
+      progress.dueAt = self.remedy.resolveBy
+      self.remedy.stages[index] = progress
+    }
+    let acknowledge = Playbook.index(.acknowledge)
+    if self.remedy.hasAcknowledgement {
+      self.remedy.stages[acknowledge].state = .done
+      self.remedy.stages[acknowledge].skipReason = ""
+    } else {
+      self.remedy.stages[acknowledge].state = .pending
+      self.remedy.stages[acknowledge].skipReason = ""
+    }
+    summary += self.route(after: request.investigation)
+    self.record("reinvestigate", summary, internal: true)
+  }
+
+  // MARK: receipt
+
+  static let privateChannels: [Redress_V1_Channel] = [.email, .phone, .chat, .inPerson]
+
+  mutating func receipt(_ request: Redress_V1_AcknowledgeReceipt) throws(PlaybookError) {
+    try self.requireOpen("acknowledge receipt")
+    if self.remedy.hasReceipt {
+      throw .rule(
+        "The client's report was already acknowledged by \(self.remedy.receipt.by) at \(self.remedy.receipt.at.date.iso8601); "
+          + "next: \(Playbook.nextAction(for: self.remedy))"
+      )
+    }
+    var violations = FieldViolations()
+    let isPublic = self.remedy.raisedOn == .publicSocial
+    if !(Self.privateChannels + [.publicSocial]).contains(request.channel) {
+      violations.add("receipt.channel", "is required: email, phone, chat, in person, or the public post it was raised on")
+    }
+    Self.check(request.message, "receipt.message", max: 1000, into: &violations)
+    if request.privateChannel != .unspecified, !Self.privateChannels.contains(request.privateChannel) {
+      violations.add("receipt.private_channel", "must be a private channel: email, phone, chat or in person")
+    } else if isPublic, request.privateChannel == .unspecified {
+      violations.add(
+        "receipt.private_channel",
+        "is required: the complaint was raised publicly, so offer a private channel (email, phone, chat or in person) to continue on"
+      )
+    }
+    if !violations.isEmpty { throw .invalid(violations) }
+    if request.channel == .publicSocial, !isPublic {
+      throw .rule("The complaint was not raised publicly: answer the client privately (email, phone, chat or in person).")
+    }
+    var receipt = Redress_V1_Receipt()
+    receipt.by = self.actor.name
+    receipt.at = .init(self.now)
+    receipt.channel = request.channel
+    receipt.message = request.message
+    receipt.privateChannel = request.privateChannel
+    self.remedy.receipt = receipt
+    // The client is acknowledged: the acknowledgement clock stops (and a missed one no longer shows as open).
+    for stage in [Redress_V1_Stage.investigate, .acknowledge] {
+      self.remedy.stages[Playbook.index(stage)].overdue = false
+    }
+    var summary = "\(self.actor.name) acknowledged the client's report by \(request.channel.name)"
+    if request.privateChannel != .unspecified { summary += " and offered to continue by \(request.privateChannel.name)" }
+    self.record("receipt", summary + ".")
   }
 
   // MARK: acknowledge
@@ -236,8 +395,32 @@ extension Transition {
     violations.checkMoney(request.amount, "compensate.amount", .positive, currency: self.currency)
     Self.check(request.description_p, "compensate.description", required: false, max: 1000, into: &violations)
     Self.check(request.idempotencyKey, "compensate.idempotency_key", max: 128, into: &violations)
+    Self.check(request.offTermsReason, "compensate.off_terms_reason", required: false, max: 1000, into: &violations)
     if !violations.isEmpty { throw .invalid(violations) }
     let ledger = self.remedy.compensation
+    // What is paid must match what was agreed: the accepted offers' terms of this kind, less what is already
+    // committed of it. Anything else needs a reason and an approver.
+    let agreed = Redress_V1_Money.sum(
+      self.remedy.offers.lazy.filter { $0.answer == .accepted }.flatMap(\.compensation).filter { $0.kind == request.kind }
+        .map(\.amount.amountMinor)
+    ) ?? .max
+    let committedOfKind = Redress_V1_Money.sum(
+      ledger.items.lazy.filter { $0.kind == request.kind && ($0.state == .issued || $0.state == .awaitingApproval) }
+        .map(\.amount.amountMinor)
+    ) ?? .max
+    let leftOfKind = max(0, agreed - min(agreed, committedOfKind))
+    let offTerms = request.amount.amountMinor > leftOfKind
+    let offTermsReason = request.offTermsReason.trimmingCharacters(in: .whitespacesAndNewlines)
+    if offTerms && offTermsReason.isEmpty {
+      let kind = Self.kindName(request.kind)
+      let left = Redress_V1_Money(currency: ledger.budget.currency, minor: leftOfKind)
+      throw .rule(
+        agreed == 0
+          ? "The accepted offer has no \(kind): pay what was agreed, or give off_terms_reason (an approver must then approve it)."
+          : "The accepted offer leaves \(left.text) of \(kind) to pay, less than \(request.amount.text): pay what was agreed, "
+            + "or give off_terms_reason (an approver must then approve it)."
+      )
+    }
     let (after, overflow) = ledger.committed.amountMinor.addingReportingOverflow(request.amount.amountMinor)
     if overflow || after > ledger.budget.amountMinor {
       let left = Redress_V1_Money(
@@ -249,6 +432,16 @@ extension Transition {
           + "at most \(left.text) more can be committed. Request less, or escalate."
       )
     }
+    let limits = self.policy.limits(for: ledger.budget.currency)
+    let (groupAfter, groupOverflow) = self.context.groupCommittedMinor.addingReportingOverflow(after)
+    if groupOverflow || groupAfter > limits.groupCompensationBudgetMinor {
+      let groupBudget = Redress_V1_Money(currency: ledger.budget.currency, minor: limits.groupCompensationBudgetMinor)
+      let committed = Redress_V1_Money(currency: ledger.budget.currency, minor: self.context.groupCommittedMinor)
+      throw .rule(
+        "Requesting \(request.amount.text) would exceed the group's compensation budget of \(groupBudget.text) "
+          + "(the other remedies of group \(self.remedy.groupID) have committed \(committed.text)): request less, or escalate."
+      )
+    }
     var item = Redress_V1_LedgerItem()
     item.id = "cmp-\(ledger.items.count + 1)"
     item.kind = request.kind
@@ -257,7 +450,8 @@ extension Transition {
     item.requestedBy = self.actor.name
     item.requestedAt = .init(self.now)
     item.idempotencyKey = request.idempotencyKey
-    let needsApproval = request.amount.amountMinor > self.policy.approvalThresholdMinor
+    if offTerms { item.offTermsReason = offTermsReason }
+    let needsApproval = offTerms || request.amount.amountMinor > limits.approvalThresholdMinor
     if needsApproval {
       item.state = .awaitingApproval
     } else {
@@ -268,7 +462,7 @@ extension Transition {
     Self.totals(&self.remedy.compensation)
     var summary =
       needsApproval
-      ? "Compensation \(item.id) of \(request.amount.text) requested; it awaits approval by another identity with the approver role."
+      ? "Compensation \(item.id) of \(request.amount.text) requested\(offTerms ? " off the agreed terms (\(offTermsReason))" : ""); it awaits approval by another identity with the approver role."
       : "Compensation \(item.id) of \(request.amount.text) issued."
     if self.completeCompensationIfCovered() { summary += " Compensation complete." }
     self.record("compensate", summary)
@@ -284,7 +478,7 @@ extension Transition {
     }
     let item = self.remedy.compensation.items[index]
     guard item.state == .awaitingApproval else {
-      throw .rule("Compensation item \(item.id) is already issued; there is nothing to approve.")
+      throw .rule("Compensation item \(item.id) is \(Self.stateName(item.state)); there is nothing to approve.")
     }
     guard item.requestedBy != self.actor.name else {
       throw .rule(
@@ -298,6 +492,86 @@ extension Transition {
     var summary = "Compensation \(item.id) of \(item.amount.text) approved by \(self.actor.name) and issued."
     if self.completeCompensationIfCovered() { summary += " Compensation complete." }
     self.record("approve", summary)
+  }
+
+  static func kindName(_ kind: Redress_V1_CompensationKind) -> String {
+    switch kind {
+    case .invoiceCredit: "invoice credit"
+    case .refund: "refund"
+    case .expeditedShipping: "expedited shipping"
+    case .feeWaiver: "fee waiver"
+    default: "compensation of that kind"
+    }
+  }
+
+  static func stateName(_ state: Redress_V1_LedgerItemState) -> String {
+    switch state {
+    case .issued: "already issued"
+    case .rejected: "rejected"
+    case .withdrawn: "withdrawn"
+    case .awaitingApproval: "awaiting approval"
+    default: "in no known state"
+    }
+  }
+
+  /// The compensation item `itemID` that awaits approval, for reject and withdraw.
+  func itemAwaitingApproval(_ itemID: String, _ field: String, _ doing: String) throws(PlaybookError) -> Int {
+    var violations = FieldViolations()
+    violations.checkIdentifier(itemID, field)
+    if !violations.isEmpty { throw .invalid(violations) }
+    guard let index = self.remedy.compensation.items.firstIndex(where: { $0.id == itemID }) else {
+      throw .notFound("Remedy \(self.remedy.id) has no compensation item '\(itemID)'.")
+    }
+    let item = self.remedy.compensation.items[index]
+    guard item.state == .awaitingApproval else {
+      throw .rule("Compensation item \(item.id) is \(Self.stateName(item.state)): only an item awaiting approval can be \(doing).")
+    }
+    return index
+  }
+
+  /// Ends an item awaiting approval without paying it: it no longer counts against the budget.
+  mutating func decide(_ index: Int, _ state: Redress_V1_LedgerItemState, reason: String) -> String {
+    self.remedy.compensation.items[index].state = state
+    self.remedy.compensation.items[index].decidedBy = self.actor.name
+    self.remedy.compensation.items[index].decisionReason = reason
+    self.remedy.compensation.items[index].decidedAt = .init(self.now)
+    Self.totals(&self.remedy.compensation)
+    return self.completeCompensationIfCovered() ? " Compensation complete." : ""
+  }
+
+  mutating func reject(_ request: Redress_V1_RejectCompensation) throws(PlaybookError) {
+    try self.requireOpen("reject compensation")
+    var violations = FieldViolations()
+    Self.check(request.reason, "reject.reason", max: 1000, into: &violations)
+    if !violations.isEmpty { throw .invalid(violations) }
+    let index = try self.itemAwaitingApproval(request.itemID, "reject.item_id", "rejected")
+    let item = self.remedy.compensation.items[index]
+    let tail = self.decide(index, .rejected, reason: request.reason)
+    self.record(
+      "reject",
+      "Compensation \(item.id) of \(item.amount.text) rejected by \(self.actor.name): \(request.reason) The budget it held is free.\(tail)",
+      internal: true
+    )
+  }
+
+  mutating func withdraw(_ request: Redress_V1_WithdrawCompensation) throws(PlaybookError) {
+    try self.requireOpen("withdraw compensation")
+    var violations = FieldViolations()
+    Self.check(request.reason, "withdraw.reason", max: 1000, into: &violations)
+    if !violations.isEmpty { throw .invalid(violations) }
+    let index = try self.itemAwaitingApproval(request.itemID, "withdraw.item_id", "withdrawn")
+    let item = self.remedy.compensation.items[index]
+    guard item.requestedBy == self.actor.name else {
+      throw .denied(
+        "Compensation item \(item.id) was requested by '\(item.requestedBy)': only its requester may withdraw it (an approver may reject it)."
+      )
+    }
+    let tail = self.decide(index, .withdrawn, reason: request.reason)
+    self.record(
+      "withdraw",
+      "Compensation \(item.id) of \(item.amount.text) withdrawn by \(self.actor.name): \(request.reason) The budget it held is free.\(tail)",
+      internal: true
+    )
   }
 
   // MARK: fix
@@ -317,6 +591,7 @@ extension Transition {
     case .assign(let assign):
       var violations = FieldViolations()
       Self.check(assign.owner, "fix.assign.owner", max: Self.maxShort, into: &violations)
+      Self.checkPerson(assign.owner, "fix.assign.owner", people: self.policy.people, into: &violations)
       Self.check(assign.description_p, "fix.assign.description", required: false, into: &violations)
       if !assign.hasDueAt {
         violations.add("fix.assign.due_at", "is required")
@@ -328,6 +603,7 @@ extension Transition {
       self.remedy.fix.owner = assign.owner
       self.remedy.fix.dueAt = assign.dueAt
       self.remedy.fix.description_p = assign.description_p
+      self.remedy.fix.deadlineFired = false
       let index = Playbook.index(.fix)
       self.remedy.stages[index].dueAt = assign.dueAt
       self.remedy.stages[index].overdue = false
@@ -500,6 +776,7 @@ extension Transition {
     Self.check(request.lesson, "learn.lesson", into: &violations)
     Self.check(request.preventionAction, "learn.prevention_action", into: &violations)
     Self.check(request.preventionOwner, "learn.prevention_owner", max: Self.maxShort, into: &violations)
+    Self.checkPerson(request.preventionOwner, "learn.prevention_owner", people: self.policy.people, into: &violations)
     if !Self.isFingerprint(request.fingerprint) {
       violations.add("learn.fingerprint", "is required: 1-128 characters of [a-z0-9._:-]")
     }
@@ -545,8 +822,12 @@ extension Transition {
         "Only a claim the investigation found outside policy can be declined; this one is \(self.remedy.investigation.verdict.name)."
       )
     }
-    guard self.progress(.acknowledge).state == .done else {
-      throw .rule("Acknowledge the client (apologize) before declining: a declined client is still acknowledged.")
+    // A claim outside policy is owed no apology, but the client is still answered: the receipt (or an
+    // apology, if one was made) must come first.
+    guard self.remedy.hasReceipt || self.progress(.acknowledge).state == .done else {
+      throw .rule(
+        "Acknowledge the client's report first (receipt): a declined client is still answered; no apology is needed for a claim outside policy."
+      )
     }
     var violations = FieldViolations()
     Self.check(request.reason, "decline.reason", into: &violations)
@@ -554,6 +835,9 @@ extension Transition {
     if !violations.isEmpty { throw .invalid(violations) }
     let clause = request.policyClause.isEmpty ? self.remedy.investigation.policyClause : request.policyClause
     self.remedy.status = .declined
+    if self.progress(.acknowledge).state == .active {
+      self.mark(.acknowledge, .skipped, skipReason: "No apology: the claim is outside policy (the receipt was acknowledged).")
+    }
     self.skipRemaining(from: .propose, reason: "Declined: \(request.reason)")
     self.record("decline", "Declined politely under clause \(clause): \(request.reason)")
   }
@@ -566,6 +850,7 @@ extension Transition {
       if !violations.isEmpty { throw .invalid(violations) }
       if self.remedy.hasClosedAt { throw .rule("The referral is closed; it takes no further updates.") }
       self.remedy.referralStatus = request.notes
+      self.remedy.referralHistory.append(self.caseNote(request.notes, closed: request.closed))
       if request.closed { self.remedy.closedAt = .init(self.now) }
       self.record("refer", request.closed ? "Referral closed: \(request.notes)" : "Referral update: \(request.notes)")
       return
@@ -581,6 +866,7 @@ extension Transition {
     let party = request.thirdParty.isEmpty ? self.remedy.investigation.thirdParty : request.thirdParty
     self.remedy.status = .referred
     self.remedy.referralStatus = "Referred to \(party)." + (request.notes.isEmpty ? "" : " \(request.notes)")
+    self.remedy.referralHistory.append(self.caseNote(self.remedy.referralStatus, closed: request.closed))
     if request.closed { self.remedy.closedAt = .init(self.now) }
     self.skipRemaining(from: .propose, reason: "Referred to \(party).")
     self.record("refer", "Referred to \(party).")
@@ -595,6 +881,7 @@ extension Transition {
     Self.check(request.status, "legal.status", max: 1000, into: &violations)
     if !violations.isEmpty { throw .invalid(violations) }
     self.remedy.legalStatus = request.status
+    self.remedy.legalHistory.append(self.caseNote(request.status, closed: request.closed))
     if request.closed { self.remedy.closedAt = .init(self.now) }
     self.record("legal", request.closed ? "Legal matter closed." : "Legal status updated.", internal: true)
   }

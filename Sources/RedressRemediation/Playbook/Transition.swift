@@ -43,6 +43,10 @@ struct Transition {
     case .skip(let request): try self.skip(request)
     case .note(let request): try self.note(request)
     case .legal(let request): try self.legal(request)
+    case .receipt(let request): try self.receipt(request)
+    case .reinvestigate(let request): try self.reinvestigate(request)
+    case .reject(let request): try self.reject(request)
+    case .withdraw(let request): try self.withdraw(request)
     }
     self.finish()
   }
@@ -119,6 +123,32 @@ struct Transition {
     }
   }
 
+  /// Words that name a group of people rather than a person: an owner answers for the work by name.
+  static let teamWords: Set<String> = [
+    "team", "teams", "group", "department", "dept", "squad", "crew", "staff", "everyone", "everybody", "all",
+    "ops", "operations", "support", "desk", "helpdesk", "unit", "committee", "office", "board", "division",
+    "management", "people", "folks", "engineering", "legal", "finance", "warehouse", "sales",
+  ]
+
+  /// Checks that `name` names a person: one listed in ``PlaybookPolicy/people`` when that directory is
+  /// configured; without it, a name holding none of ``teamWords`` ("content team", "Support", "ops") — a
+  /// guess that refuses the obvious team names, which a directory makes exact.
+  static func checkPerson(_ name: String, _ field: String, people: Set<String>, into violations: inout FieldViolations) {
+    let trimmed = name.trimmingCharacters(in: .whitespaces)
+    guard !trimmed.isEmpty else { return }
+    // With a directory the names are known: no guessing.
+    guard people.isEmpty else {
+      if !people.contains(trimmed) {
+        violations.add(field, "'\(trimmed)' is not in the people directory (playbook.people): name a person listed there")
+      }
+      return
+    }
+    let words = trimmed.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+    if let word = words.first(where: Self.teamWords.contains) {
+      violations.add(field, "must name a person, not a team ('\(word)' in '\(trimmed)'): one person answers for it")
+    }
+  }
+
   static func isFingerprint(_ text: String) -> Bool {
     guard (1...128).contains(text.utf8.count) else { return false }
     return text.utf8.allSatisfy { byte in
@@ -170,7 +200,8 @@ struct Transition {
     let currency = ledger.budget.currency
     // Items were checked against the budget as they were added, so these sums fit; saturate rather than
     // trap should a stored remedy say otherwise.
-    let committed = Redress_V1_Money.sum(ledger.items.lazy.map(\.amount.amountMinor)) ?? .max
+    let counted = ledger.items.lazy.filter { $0.state == .issued || $0.state == .awaitingApproval }
+    let committed = Redress_V1_Money.sum(counted.map(\.amount.amountMinor)) ?? .max
     let issued = Redress_V1_Money.sum(ledger.items.lazy.filter { $0.state == .issued }.map(\.amount.amountMinor)) ?? .max
     ledger.committed = .init(currency: currency, minor: committed)
     ledger.issued = .init(currency: currency, minor: issued)

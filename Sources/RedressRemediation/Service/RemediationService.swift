@@ -41,6 +41,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     violations.checkIdentifier(incident.id, "incident.id")
     Self.identifier(incident.tenant, "incident.tenant", into: &violations)
     Self.identifier(incident.report.customer.id, "incident.report.customer.id", into: &violations)
+    if !incident.groupRootID.isEmpty { violations.checkIdentifier(incident.groupRootID, "incident.group_root_id") }
     if incident.report.title.utf8.count > 200 { violations.add("incident.report.title", "must be at most 200 bytes") }
     try violations.throwIfAny()
     do {
@@ -106,6 +107,8 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     violations.checkFilterCount(request.stages.count, "stages")
     violations.checkFilterCount(request.statuses.count, "statuses")
     violations.checkFilterText(request.owner, "owner", maxBytes: Transition.maxShort)
+    if !request.customerID.isEmpty { Self.identifier(request.customerID, "customer_id", into: &violations) }
+    if !request.groupID.isEmpty { violations.checkIdentifier(request.groupID, "group_id") }
     for (index, stage) in request.stages.prefix(FieldViolations.maxFilterValues).enumerated() where !Redress_V1_Stage.ordered.contains(stage) {
       violations.add("stages[\(index)]", "must be a stage (investigate ... learn)")
     }
@@ -133,6 +136,8 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     filter.owner = request.owner
     filter.overdueOnly = request.overdueOnly
     filter.recurrencesOnly = request.recurrencesOnly
+    filter.customerID = request.customerID
+    filter.groupID = request.groupID
     do {
       var remedies = try await self.store.list(
         tenant: caller.tenant,
@@ -148,6 +153,11 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
         }
       }
       response.remedies = remedies.map { Self.view(of: $0, for: caller) }
+      // The group's summary names budgets and counts across clients: staff only.
+      if !request.groupID.isEmpty, !Self.seesClientView(caller) {
+        let members = try await self.store.group(request.groupID, tenant: caller.tenant)
+        response.group = self.playbook.summary(ofGroup: request.groupID, remedies: members)
+      }
       return response
     } catch {
       throw self.rpcError(error)
@@ -230,7 +240,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     try violations.throwIfAny()
     guard let action = request.action else { throw RPCError(code: .invalidArgument, message: "action is required") }
     do {
-      let outcome = try await self.store.act(
+      let (outcome, groupChanges) = try await self.store.act(
         remedyID: request.remedyID,
         tenant: caller.tenant,
         action: action,
@@ -249,6 +259,18 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
           $0.entry = entry
           $0.remedy = remedy
         })
+        for (member, memberEntry) in groupChanges {
+          self.broadcaster.publish(.with {
+            $0.entry = memberEntry
+            $0.remedy = member
+          })
+        }
+        if !groupChanges.isEmpty {
+          self.logger.info(
+            "group investigation shared",
+            metadata: ["remedy": "\(remedy.id)", "group": "\(remedy.groupID)", "members": "\(groupChanges.count)"]
+          )
+        }
         return Self.view(of: remedy, for: caller)
       case .unchanged(let remedy):
         return Self.view(of: remedy, for: caller)

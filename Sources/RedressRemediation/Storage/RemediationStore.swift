@@ -60,8 +60,46 @@ public struct RemediationStore: Sendable {
           """
       )
     }
+    migrator.registerMigration("v2: groups and customers") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE remedy ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+          ALTER TABLE remedy ADD COLUMN customer_id TEXT NOT NULL DEFAULT '';
+          CREATE TABLE remedy_group (
+            tenant TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            source_remedy_id TEXT NOT NULL,
+            investigator TEXT NOT NULL,
+            investigation BLOB NOT NULL,
+            PRIMARY KEY (tenant, group_id)
+          ) WITHOUT ROWID;
+          """
+      )
+      // Remedies stored before groups: their group is their own incident (v1 did not keep the root).
+      for row in try Row.fetchAll(db, sql: "SELECT id, body FROM remedy") {
+        let body: Data = row["body"]
+        var remedy = try Redress_V1_Remedy(serializedBytes: body)
+        if remedy.groupID.isEmpty { remedy.groupID = remedy.incidentID }
+        let updated: Data = try remedy.serializedBytes()
+        let id: String = row["id"]
+        try db.execute(
+          sql: "UPDATE remedy SET group_id = ?, customer_id = ?, body = ? WHERE id = ?",
+          arguments: [remedy.groupID, remedy.customer.id, updated, id]
+        )
+      }
+      try db.execute(
+        sql: """
+          CREATE INDEX remedy_by_group ON remedy(tenant, group_id, id);
+          CREATE INDEX remedy_by_customer ON remedy(tenant, customer_id, id);
+          """
+      )
+    }
     return migrator
   }
+
+  /// The most remedies of one group that its summary and its budget check read (a group is the clients of
+  /// one mistake; intake attaches reports to a root, so a group this large is a mass incident).
+  public static let maxGroupSize = 10_000
 
   // MARK: - Writes
 
@@ -79,9 +117,21 @@ public struct RemediationStore: Sendable {
       if let existing = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE tenant = ? AND incident_id = ?", [incident.tenant, incident.id]) {
         return (existing, true)
       }
-      let remedy = playbook.open(incident: incident, id: newID, by: actor, at: now)
+      var remedy = playbook.open(incident: incident, id: newID, by: actor, at: now)
       try Self.insert(db, remedy)
       try Self.appendChange(db, remedy: remedy, entry: remedy.timeline[0])
+      // A group whose investigation was shared: the new member starts with it.
+      if let shared = try Self.sharedInvestigation(db, tenant: remedy.tenant, group: remedy.groupID) {
+        let context = try Self.lessonContext(
+          db, tenant: remedy.tenant, fingerprint: shared.investigation.fingerprint, excluding: remedy.id)
+        if let (investigated, entry) = playbook.applyShared(
+          shared.investigation, from: shared.source, by: shared.investigator, to: remedy, at: now, context: context)
+        {
+          try Self.update(db, investigated, from: remedy.version)
+          try Self.appendChange(db, remedy: investigated, entry: entry)
+          remedy = investigated
+        }
+      }
       return (remedy, false)
     }
   }
@@ -98,31 +148,131 @@ public struct RemediationStore: Sendable {
     by actor: Identity,
     at now: Date,
     playbook: Playbook
-  ) async throws -> Playbook.Outcome {
+  ) async throws -> (outcome: Playbook.Outcome, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
     try await self.writer.write { db in
       guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ? AND tenant = ?", [id, tenant]) else {
         throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
       }
-      var context = Playbook.Context()
-      if let fingerprint = Self.fingerprint(in: action), !fingerprint.isEmpty {
-        context.earlierLessonRemedyID = try String.fetchOne(
-          db,
-          sql: """
-            SELECT id FROM remedy WHERE tenant = ? AND lesson_fingerprint = ? AND id != ?
-            ORDER BY opened_at, id LIMIT 1
-            """,
-          arguments: [tenant, fingerprint, id]
-        )
+      var context = try Self.lessonContext(db, tenant: tenant, fingerprint: Self.fingerprint(in: action), excluding: id)
+      if case .compensate = action {
+        context.groupCommittedMinor = try Self.groupCommitted(
+          db, tenant: tenant, group: remedy.groupID, currency: remedy.compensation.budget.currency, excluding: id)
       }
       let outcome = try playbook.apply(
         action, expectedVersion: expectedVersion, to: remedy, by: actor, at: now, context: context
       )
+      var groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] = []
       if case .changed(let updated, let entry) = outcome {
         try Self.update(db, updated, from: remedy.version)
         try Self.appendChange(db, remedy: updated, entry: entry)
+        if case .investigate(let request) = action, request.forGroup {
+          groupChanges = try Self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
+        }
       }
-      return outcome
+      return (outcome, groupChanges)
     }
+  }
+
+  /// Records `request` as the group's investigation (members opened later start with it) and applies it to
+  /// every member still being investigated, in the caller's transaction.
+  private static func share(
+    _ db: Database,
+    _ request: Redress_V1_Investigate,
+    from source: Redress_V1_Remedy,
+    by investigator: String,
+    at now: Date,
+    playbook: Playbook
+  ) throws -> [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] {
+    let bytes: Data = try request.serializedBytes()
+    try db.execute(
+      sql: """
+        INSERT INTO remedy_group (tenant, group_id, source_remedy_id, investigator, investigation) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, group_id) DO UPDATE SET source_remedy_id = excluded.source_remedy_id,
+          investigator = excluded.investigator, investigation = excluded.investigation
+        """,
+      arguments: [source.tenant, source.groupID, source.id, investigator, bytes]
+    )
+    let members = try Data.fetchAll(
+      db,
+      sql: "SELECT body FROM remedy WHERE tenant = ? AND group_id = ? AND id != ? AND status = ? AND stage = ? LIMIT ?",
+      arguments: [
+        source.tenant, source.groupID, source.id, Redress_V1_RemedyStatus.open.rawValue,
+        Redress_V1_Stage.investigate.rawValue, Self.maxGroupSize,
+      ]
+    )
+    var changes: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] = []
+    for body in members {
+      let member = try Redress_V1_Remedy(serializedBytes: body)
+      let context = try Self.lessonContext(db, tenant: member.tenant, fingerprint: request.fingerprint, excluding: member.id)
+      guard
+        let (investigated, entry) = playbook.applyShared(
+          request, from: source.id, by: investigator, to: member, at: now, context: context)
+      else { continue }
+      try Self.update(db, investigated, from: member.version)
+      try Self.appendChange(db, remedy: investigated, entry: entry)
+      changes.append((investigated, entry))
+    }
+    return changes
+  }
+
+  private static func sharedInvestigation(
+    _ db: Database,
+    tenant: String,
+    group: String
+  ) throws -> (investigation: Redress_V1_Investigate, source: String, investigator: String)? {
+    guard
+      let row = try Row.fetchOne(
+        db,
+        sql: "SELECT source_remedy_id, investigator, investigation FROM remedy_group WHERE tenant = ? AND group_id = ?",
+        arguments: [tenant, group]
+      )
+    else { return nil }
+    let bytes: Data = row["investigation"]
+    return (try Redress_V1_Investigate(serializedBytes: bytes), row["source_remedy_id"], row["investigator"])
+  }
+
+  /// The earlier remedy whose lesson has `fingerprint`, for recurrence detection.
+  private static func lessonContext(
+    _ db: Database,
+    tenant: String,
+    fingerprint: String?,
+    excluding id: String
+  ) throws -> Playbook.Context {
+    var context = Playbook.Context()
+    if let fingerprint, !fingerprint.isEmpty {
+      context.earlierLessonRemedyID = try String.fetchOne(
+        db,
+        sql: """
+          SELECT id FROM remedy WHERE tenant = ? AND lesson_fingerprint = ? AND id != ?
+          ORDER BY opened_at, id LIMIT 1
+          """,
+        arguments: [tenant, fingerprint, id]
+      )
+    }
+    return context
+  }
+
+  /// Compensation committed in `currency` by the other remedies of a group (saturating).
+  private static func groupCommitted(
+    _ db: Database,
+    tenant: String,
+    group: String,
+    currency: String,
+    excluding id: String
+  ) throws -> Int64 {
+    let bodies = try Data.fetchAll(
+      db,
+      sql: "SELECT body FROM remedy WHERE tenant = ? AND group_id = ? AND id != ? LIMIT ?",
+      arguments: [tenant, group, id, Self.maxGroupSize]
+    )
+    var total: Int64 = 0
+    for body in bodies {
+      let member = try Redress_V1_Remedy(serializedBytes: body)
+      guard member.compensation.committed.currency == currency else { continue }
+      let (sum, overflow) = total.addingReportingOverflow(member.compensation.committed.amountMinor)
+      total = overflow ? .max : sum
+    }
+    return total
   }
 
   /// Marks the deadlines of remedy `id` that passed by `now`, in one transaction; `nil` when none newly passed.
@@ -175,6 +325,10 @@ public struct RemediationStore: Sendable {
     public var overdueOnly = false
     /// Only remedies flagged as a recurrence of an earlier lesson.
     public var recurrencesOnly = false
+    /// Remedies of this customer id; empty for any.
+    public var customerID: String = ""
+    /// Remedies of this group (the root incident id); empty for any.
+    public var groupID: String = ""
 
     /// No filter: every remedy of the tenant.
     public init() {}
@@ -198,6 +352,14 @@ public struct RemediationStore: Sendable {
     }
     if filter.overdueOnly { clauses.append("overdue = 1") }
     if filter.recurrencesOnly { clauses.append("recurrence = 1") }
+    if !filter.customerID.isEmpty {
+      clauses.append("customer_id = ?")
+      arguments += [filter.customerID]
+    }
+    if !filter.groupID.isEmpty {
+      clauses.append("group_id = ?")
+      arguments += [filter.groupID]
+    }
     if let afterID {
       clauses.append("id < ?")
       arguments += [afterID]
@@ -207,6 +369,17 @@ public struct RemediationStore: Sendable {
     let finalArguments = arguments
     return try await self.writer.read { db in
       try Data.fetchAll(db, sql: sql, arguments: finalArguments).map { try Redress_V1_Remedy(serializedBytes: $0) }
+    }
+  }
+
+  /// The remedies of group `groupID` in `tenant` (at most ``maxGroupSize``), for its summary.
+  public func group(_ groupID: String, tenant: String) async throws -> [Redress_V1_Remedy] {
+    try await self.writer.read { db in
+      try Data.fetchAll(
+        db,
+        sql: "SELECT body FROM remedy WHERE tenant = ? AND group_id = ? ORDER BY id LIMIT ?",
+        arguments: [tenant, groupID, Self.maxGroupSize]
+      ).map { try Redress_V1_Remedy(serializedBytes: $0) }
     }
   }
 
@@ -257,7 +430,8 @@ public struct RemediationStore: Sendable {
     let body: Data = try remedy.serializedBytes()
     return [
       remedy.version, remedy.status.rawValue, remedy.currentStage.rawValue, remedy.owner, remedy.overdue,
-      !remedy.recurrenceOf.isEmpty, fingerprint, Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970, body,
+      !remedy.recurrenceOf.isEmpty, fingerprint, Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970,
+      remedy.groupID, remedy.customer.id, body,
     ]
   }
 
@@ -267,8 +441,8 @@ public struct RemediationStore: Sendable {
     try db.execute(
       sql: """
         INSERT INTO remedy (id, tenant, incident_id, opened_at, version, status, stage, owner, overdue, recurrence,
-                            lesson_fingerprint, next_deadline, body)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            lesson_fingerprint, next_deadline, group_id, customer_id, body)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
       arguments: arguments
     )
@@ -281,7 +455,7 @@ public struct RemediationStore: Sendable {
     try db.execute(
       sql: """
         UPDATE remedy SET version = ?, status = ?, stage = ?, owner = ?, overdue = ?, recurrence = ?,
-                          lesson_fingerprint = ?, next_deadline = ?, body = ?
+                          lesson_fingerprint = ?, next_deadline = ?, group_id = ?, customer_id = ?, body = ?
         WHERE id = ? AND version = ?
         """,
       arguments: arguments
@@ -307,6 +481,7 @@ public struct RemediationStore: Sendable {
     switch action {
     case .investigate(let request): request.fingerprint
     case .learn(let request): request.fingerprint
+    case .reinvestigate(let request): request.investigation.fingerprint
     default: nil
     }
   }

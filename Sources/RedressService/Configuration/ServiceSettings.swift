@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 public import RedressWire
 import NIOSSL
+import RedressSchemas
 
 /// Everything a Redress service needs to start, resolved from flags, then the environment
 /// (`REDRESS_<SERVICE>_<KEY>`), then the JSON file given with `--config`.
@@ -183,6 +184,26 @@ public struct SettingsReader: Sendable {
   /// The Boolean at `key`, `nil` if absent; throws if present but not true/false.
   public func bool(_ key: String) throws -> Bool? {
     try self.read(key, "true or false") { try self.config.requiredBool(forKey: ConfigKey(key)) }
+  }
+
+  /// Amounts per currency at `key`, written `USD=50000,JPY=75000` (ISO 4217 codes, minor units, 0 to
+  /// `Money.maxAmountMinor`); `nil` if absent.
+  public func currencyAmounts(_ key: String) throws -> [String: Int64]? {
+    guard let text = try self.string(key) else { return nil }
+    var amounts: [String: Int64] = [:]
+    for part in text.split(separator: ",") {
+      let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard pair.count == 2, Redress_V1_Money.isCurrencyCode(pair[0]), let amount = Int64(pair[1]),
+        amount >= 0, amount <= Redress_V1_Money.maxAmountMinor
+      else {
+        throw ServiceSettings.SettingsError(
+          "\(key) must be CURRENCY=AMOUNT_IN_MINOR_UNITS pairs separated by commas, e.g. USD=50000,JPY=75000 "
+            + "(ISO 4217 codes; amounts 0 to \(Redress_V1_Money.maxAmountMinor))"
+        )
+      }
+      amounts[pair[0]] = amount
+    }
+    return amounts
   }
 
   private func read<Value>(_ key: String, _ expected: String, _ body: () throws -> Value) throws -> Value? {

@@ -14,15 +14,18 @@ enum Incidents {
     tenant: String = "acme",
     priority: Redress_V1_Priority = .p2,
     channel: Redress_V1_Channel = .email,
-    currency: String = "USD"
+    currency: String = "USD",
+    customer: String = "cust-7",
+    groupRoot: String = ""
   ) -> Redress_V1_Incident {
     .with {
       $0.id = id
       $0.tenant = tenant
+      $0.groupRootID = groupRoot
       $0.reportedBy = "tool-a"
       $0.report = .with {
         $0.customer = .with {
-          $0.id = "cust-7"
+          $0.id = customer
           $0.name = "Northwind"
           $0.tier = .premium
         }
@@ -50,9 +53,11 @@ enum Do {
     _ verdict: Redress_V1_Verdict = .legitimate,
     thirdParty: String = "",
     legalOwner: String = "",
-    fingerprint: String = ""
+    fingerprint: String = "",
+    forGroup: Bool = false
   ) -> Action {
     .investigate(.with {
+      $0.forGroup = forGroup
       $0.rootCause = "The label printer swapped two SKUs."
       $0.extent = .with {
         $0.clientsAffected = 3
@@ -75,6 +80,39 @@ enum Do {
     .apologize(.with {
       $0.channel = channel
       $0.message = "We are sorry: we sent the wrong item."
+    })
+  }
+
+  static func receipt(
+    _ channel: Redress_V1_Channel = .email,
+    privately privateChannel: Redress_V1_Channel = .unspecified
+  ) -> Action {
+    .receipt(.with {
+      $0.channel = channel
+      $0.message = "We hear you and we are on it; we will come back to you today."
+      $0.privateChannel = privateChannel
+    })
+  }
+
+  static func reinvestigate(_ reason: String, as investigation: Action) -> Action {
+    guard case .investigate(let request) = investigation else { preconditionFailure("pass Do.investigate(...)") }
+    return .reinvestigate(.with {
+      $0.reason = reason
+      $0.investigation = request
+    })
+  }
+
+  static func reject(_ item: String, _ reason: String = "Not what we agreed.") -> Action {
+    .reject(.with {
+      $0.itemID = item
+      $0.reason = reason
+    })
+  }
+
+  static func withdraw(_ item: String, _ reason: String = "Requested by mistake.") -> Action {
+    .withdraw(.with {
+      $0.itemID = item
+      $0.reason = reason
     })
   }
 
@@ -104,9 +142,16 @@ enum Do {
     })
   }
 
-  static func compensate(_ amount: Int64, key: String, kind: Redress_V1_CompensationKind = .invoiceCredit, currency: String = "USD") -> Action {
+  static func compensate(
+    _ amount: Int64,
+    key: String,
+    kind: Redress_V1_CompensationKind = .invoiceCredit,
+    currency: String = "USD",
+    offTerms reason: String = ""
+  ) -> Action {
     .compensate(.with {
       $0.kind = kind
+      $0.offTermsReason = reason
       $0.amount = .with {
         $0.currency = currency
         $0.amountMinor = amount
@@ -164,7 +209,7 @@ enum Do {
     .learn(.with {
       $0.lesson = "Label printers need a SKU check."
       $0.preventionAction = "Scan-to-verify at packing."
-      $0.preventionOwner = "Dana Ops"
+      $0.preventionOwner = "Dana Ortiz"
       $0.fingerprint = fingerprint
     })
   }
