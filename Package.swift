@@ -201,6 +201,7 @@ let package = Package(
         "RedressService",
         "RedressSchemas",
         "RedressWire",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -22,10 +22,16 @@ extension RedressClient {
 
   /// A page of the caller's tenant's remedies.
   public func listRemedies(_ request: Redress_V1_ListRemediesRequest) async throws -> Page<Redress_V1_Remedy> {
-    let response = try await self.retrying(.safe) {
+    let response = try await self.listRemediesResponse(request)
+    return Page(items: response.remedies, nextPageToken: response.nextPageToken.isEmpty ? nil : response.nextPageToken)
+  }
+
+  /// One page of remedies as the service answered it: with a `group_id` filter it carries the group's
+  /// summary (staff identities).
+  public func listRemediesResponse(_ request: Redress_V1_ListRemediesRequest) async throws -> Redress_V1_ListRemediesResponse {
+    try await self.retrying(.safe) {
       try await self.remediation.listRemedies(request, metadata: self.metadata, options: self.callOptions)
     }
-    return Page(items: response.remedies, nextPageToken: response.nextPageToken.isEmpty ? nil : response.nextPageToken)
   }
 
   /// Takes one playbook action on a remedy.

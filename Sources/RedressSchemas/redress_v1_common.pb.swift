@@ -447,7 +447,8 @@ public nonisolated struct Redress_V1_IncidentReport: @unchecked Sendable {
   /// Clears the value of `demand`. Subsequent reads from it will return its default value.
   public mutating func clearDemand() {_uniqueStorage()._demand = nil}
 
-  /// When the mistake happened. Required; not more than 5 minutes in the future.
+  /// When the mistake happened. Optional: without it intake records when it received the report (a retry
+  /// without it still replays). Not more than 5 minutes in the future.
   public var occurredAt: SwiftProtobuf.Google_Protobuf_Timestamp {
     get {_storage._occurredAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
     set {_uniqueStorage()._occurredAt = newValue}

@@ -65,28 +65,7 @@ struct RemediationCommand: AsyncParsableCommand {
   @Option(name: .customLong("follow-up-retry-hours"), help: "Hours after an unreachable follow-up that it is rescheduled. [config: playbook.follow_up_retry_hours; default: 24]")
   var followUpRetryHours: Int?
 
-  @Option(name: .customLong("sla-p1-acknowledge-minutes"), help: "P1 time to acknowledge. [config: sla.p1.acknowledge_minutes; default: 60]")
-  var p1Acknowledge: Int?
-  @Option(name: .customLong("sla-p1-resolve-minutes"), help: "P1 time to resolve. [config: sla.p1.resolve_minutes; default: 1440]")
-  var p1Resolve: Int?
-  @Option(name: .customLong("sla-p2-acknowledge-minutes"), help: "P2 time to acknowledge. [config: sla.p2.acknowledge_minutes; default: 240]")
-  var p2Acknowledge: Int?
-  @Option(name: .customLong("sla-p2-resolve-minutes"), help: "P2 time to resolve. [config: sla.p2.resolve_minutes; default: 4320]")
-  var p2Resolve: Int?
-  @Option(name: .customLong("sla-p3-acknowledge-minutes"), help: "P3 (and unspecified) time to acknowledge. [config: sla.p3.acknowledge_minutes; default: 1440]")
-  var p3Acknowledge: Int?
-  @Option(name: .customLong("sla-p3-resolve-minutes"), help: "P3 (and unspecified) time to resolve. [config: sla.p3.resolve_minutes; default: 10080]")
-  var p3Resolve: Int?
-  @Option(name: .customLong("sla-p4-acknowledge-minutes"), help: "P4 time to acknowledge. [config: sla.p4.acknowledge_minutes; default: 4320]")
-  var p4Acknowledge: Int?
-  @Option(name: .customLong("sla-p4-resolve-minutes"), help: "P4 time to resolve. [config: sla.p4.resolve_minutes; default: 20160]")
-  var p4Resolve: Int?
-
-  @Option(name: .customLong("sla-public-channel-divisor"), help: "Service levels of complaints raised on a public channel are divided by this. [config: sla.public_channel_divisor; default: 2]")
-  var publicDivisor: Int?
-
-  @Option(name: .customLong("deadline-check-seconds"), help: "How often the timer looks for passed deadlines. [config: timers.check_interval_seconds; default: 30]")
-  var deadlineCheckSeconds: Int?
+  @OptionGroup var serviceLevels: ServiceLevelOptions
 
   @Option(name: .customLong("watch-buffered-changes"), help: "Changes a watcher may fall behind before its stream ends (it resumes). [config: watch.buffered_changes; default: 1024]")
   var watchBuffered: Int?
@@ -108,17 +87,7 @@ struct RemediationCommand: AsyncParsableCommand {
     values[Keys.maxNegotiationRounds] = self.maxRounds.map(String.init)
     values[Keys.followUpDays] = self.followUpDays.map(String.init)
     values[Keys.followUpRetryHours] = self.followUpRetryHours.map(String.init)
-    let sla: [(Int, String, Int?)] = [
-      (1, "acknowledge", self.p1Acknowledge), (1, "resolve", self.p1Resolve),
-      (2, "acknowledge", self.p2Acknowledge), (2, "resolve", self.p2Resolve),
-      (3, "acknowledge", self.p3Acknowledge), (3, "resolve", self.p3Resolve),
-      (4, "acknowledge", self.p4Acknowledge), (4, "resolve", self.p4Resolve),
-    ]
-    for (priority, target, minutes) in sla {
-      values[Keys.sla(priority: priority, target)] = minutes.map(String.init)
-    }
-    values[Keys.publicChannelDivisor] = self.publicDivisor.map(String.init)
-    values[Keys.deadlineCheckSeconds] = self.deadlineCheckSeconds.map(String.init)
+    values.merge(self.serviceLevels.values) { _, new in new }
     values[Keys.watchBufferedChanges] = self.watchBuffered.map(String.init)
     return values
   }

@@ -100,6 +100,20 @@ enum OutcomeArgument: String, CaseIterable, ExpressibleByArgument {
   }
 }
 
+enum StatusArgument: String, CaseIterable, ExpressibleByArgument {
+  case open, resolved, declined, referred, withLegal = "with-legal"
+
+  var proto: Redress_V1_RemedyStatus {
+    switch self {
+    case .open: .open
+    case .resolved: .resolved
+    case .declined: .declined
+    case .referred: .referred
+    case .withLegal: .withLegal
+    }
+  }
+}
+
 enum StageArgument: String, CaseIterable, ExpressibleByArgument {
   case investigate, acknowledge, propose, compensate, fix, goodwill, followUp = "follow-up", learn
 
@@ -134,38 +148,132 @@ struct TermArgument: ExpressibleByArgument {
   }
 }
 
+/// The findings of an investigation, shared by `investigate` and `reinvestigate`.
+struct InvestigationOptions: ParsableArguments {
+  @Option(name: .customLong("root-cause")) var rootCause: String
+  @Option var verdict: VerdictArgument
+  @Option(name: .customLong("policy-clause"), help: "The policy clause the verdict rests on.") var policyClause: String?
+  @Option(name: .customLong("clients-affected"), help: "Required: how many clients (at least 1).") var clientsAffected: Int32?
+  @Option(name: .customLong("orders-affected"), help: "How many orders (0 when none are involved). [default: 0]") var ordersAffected: Int32?
+  @Option(name: .customLong("cost-estimate"), help: "Required: what the mistake costs, e.g. '300.00 USD' (0 if nothing).") var costEstimate: MoneyArgument?
+  @Option(name: .customLong("third-party"), help: "Who caused it (third-party verdict).") var thirdParty: String?
+  @Option(name: .customLong("legal-owner"), help: "The person in legal who owns it (bad-faith verdict).") var legalOwner: String?
+  @Option(help: "Root-cause fingerprint; flags a recurrence of an earlier lesson now.") var fingerprint: String?
+  @Option var notes: String?
+
+  var proto: Redress_V1_Investigate {
+    .with {
+      $0.rootCause = self.rootCause
+      $0.verdict = self.verdict.proto
+      $0.policyClause = self.policyClause ?? ""
+      // Sent as given: the service names what is missing (clients, cost) in one answer.
+      if self.clientsAffected != nil || self.ordersAffected != nil || self.costEstimate != nil {
+        $0.extent = .with {
+          if let value = self.clientsAffected { $0.clientsAffected = value }
+          if let value = self.ordersAffected { $0.ordersAffected = value }
+          if let value = self.costEstimate { $0.costEstimate = value.proto }
+        }
+      }
+      $0.thirdParty = self.thirdParty ?? ""
+      $0.legalOwner = self.legalOwner ?? ""
+      $0.fingerprint = self.fingerprint ?? ""
+      $0.notes = self.notes ?? ""
+    }
+  }
+}
+
 struct Investigate: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Record the research: root cause, extent, and whether the claim is fair."
   )
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var target: RemedyTarget
-  @Option(name: .customLong("root-cause")) var rootCause: String
-  @Option var verdict: VerdictArgument
-  @Option(name: .customLong("policy-clause"), help: "The policy clause the verdict rests on.") var policyClause: String?
-  @Option(name: .customLong("clients-affected")) var clientsAffected: Int32?
-  @Option(name: .customLong("orders-affected")) var ordersAffected: Int32?
-  @Option(name: .customLong("cost-estimate"), help: "e.g. '300.00 USD'") var costEstimate: MoneyArgument?
-  @Option(name: .customLong("third-party"), help: "Who caused it (third-party verdict).") var thirdParty: String?
-  @Option(name: .customLong("legal-owner"), help: "Who in legal owns it (bad-faith verdict).") var legalOwner: String?
-  @Option(help: "Root-cause fingerprint; flags a recurrence of an earlier lesson now.") var fingerprint: String?
-  @Option var notes: String?
+  @OptionGroup var findings: InvestigationOptions
+  @Flag(
+    name: .customLong("for-group"),
+    help: "Share it with the remedy's group: every client of the same mistake still being investigated gets it, and so do later ones."
+  )
+  var forGroup = false
+
+  func run() async throws {
+    var request = self.findings.proto
+    request.forGroup = self.forGroup
+    try await self.target.perform(self.connection, .investigate(request))
+  }
+}
+
+struct Reinvestigate: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Replace the verdict with new findings, with a reason (before any offer is accepted); the route follows the new verdict."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var target: RemedyTarget
+  @Option(help: "Why the earlier verdict is being replaced.") var reason: String
+  @OptionGroup var findings: InvestigationOptions
 
   func run() async throws {
     try await self.target.perform(
       self.connection,
-      .investigate(
+      .reinvestigate(
         .with {
-          $0.rootCause = self.rootCause
-          $0.verdict = self.verdict.proto
-          $0.policyClause = self.policyClause ?? ""
-          if let value = self.clientsAffected { $0.extent.clientsAffected = value }
-          if let value = self.ordersAffected { $0.extent.ordersAffected = value }
-          if let value = self.costEstimate { $0.extent.costEstimate = value.proto }
-          $0.thirdParty = self.thirdParty ?? ""
-          $0.legalOwner = self.legalOwner ?? ""
-          $0.fingerprint = self.fingerprint ?? ""
-          $0.notes = self.notes ?? ""
+          $0.reason = self.reason
+          $0.investigation = self.findings.proto
+        }
+      )
+    )
+  }
+}
+
+/// The channels an apology, or the rest of the conversation, may use: private ones.
+enum PrivateChannelArgument: String, CaseIterable, ExpressibleByArgument {
+  case email, phone, chat, inPerson = "in-person"
+
+  var proto: Redress_V1_Channel {
+    switch self {
+    case .email: .email
+    case .phone: .phone
+    case .chat: .chat
+    case .inPerson: .inPerson
+    }
+  }
+}
+
+/// Where the first answer may go: a private channel, or the public post the complaint was raised on.
+enum ReplyChannelArgument: String, CaseIterable, ExpressibleByArgument {
+  case email, phone, chat, inPerson = "in-person", publicSocial = "public-social"
+
+  var proto: Redress_V1_Channel {
+    switch self {
+    case .email: .email
+    case .phone: .phone
+    case .chat: .chat
+    case .inPerson: .inPerson
+    case .publicSocial: .publicSocial
+    }
+  }
+}
+
+struct ReceiptCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "receipt",
+    abstract: "Answer the client at once: we heard you and will take care of it (stops the acknowledgement clock).",
+    discussion: "Comes before the research; the apology follows it. A complaint raised publicly may be answered on the public post, with --private-channel to continue on."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var target: RemedyTarget
+  @Option(help: "Where the client was answered.") var channel: ReplyChannelArgument
+  @Option var message: String
+  @Option(name: .customLong("private-channel"), help: "The private channel offered to continue on (required for a public complaint).")
+  var privateChannel: PrivateChannelArgument?
+
+  func run() async throws {
+    try await self.target.perform(
+      self.connection,
+      .receipt(
+        .with {
+          $0.channel = self.channel.proto
+          $0.message = self.message
+          if let channel = self.privateChannel { $0.privateChannel = channel.proto }
         }
       )
     )
@@ -176,7 +284,7 @@ struct Apologize: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Record the apology, made on a private channel.")
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var target: RemedyTarget
-  @Option(help: "The private channel used.") var channel: ChannelArgument
+  @Option(help: "The private channel used.") var channel: PrivateChannelArgument
   @Option var message: String?
 
   func run() async throws {
@@ -250,6 +358,8 @@ struct Compensate: AsyncParsableCommand {
   @Option var description: String?
   @Option(name: .customLong("idempotency-key"), help: "Requesting again with the same key returns the same item. [default: random]")
   var idempotencyKey: String?
+  @Option(name: .customLong("off-terms-reason"), help: "Why this differs from the accepted offer (kind or amount); it then needs an approver.")
+  var offTermsReason: String?
 
   func run() async throws {
     try await self.target.perform(
@@ -260,6 +370,51 @@ struct Compensate: AsyncParsableCommand {
           $0.amount = self.amount.proto
           $0.description_p = self.description ?? ""
           $0.idempotencyKey = self.idempotencyKey ?? "ck_" + UUID().uuidString.lowercased()
+          $0.offTermsReason = self.offTermsReason ?? ""
+        }
+      )
+    )
+  }
+}
+
+struct Reject: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Refuse a compensation item awaiting approval, with a reason (approver); its budget is freed."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var target: RemedyTarget
+  @Option(name: .customLong("item"), help: "The ledger item id.") var itemID: String
+  @Option var reason: String
+
+  func run() async throws {
+    try await self.target.perform(
+      self.connection,
+      .reject(
+        .with {
+          $0.itemID = self.itemID
+          $0.reason = self.reason
+        }
+      )
+    )
+  }
+}
+
+struct Withdraw: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Withdraw a compensation item you requested that awaits approval; its budget is freed."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var target: RemedyTarget
+  @Option(name: .customLong("item"), help: "The ledger item id.") var itemID: String
+  @Option var reason: String
+
+  func run() async throws {
+    try await self.target.perform(
+      self.connection,
+      .withdraw(
+        .with {
+          $0.itemID = self.itemID
+          $0.reason = self.reason
         }
       )
     )

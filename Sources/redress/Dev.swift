@@ -47,6 +47,9 @@ struct Dev: AsyncParsableCommand {
   )
   var followUpDays = 0
 
+  @OptionGroup(title: "Service levels (as redress-remediation takes them; shorten them for a demo)")
+  var serviceLevels: ServiceLevelOptions
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel = "notice"
 
@@ -91,7 +94,15 @@ struct Dev: AsyncParsableCommand {
       )
     }
 
-    var remediationConfig = RemediationConfig.defaults
+    // Through the same reader as redress-remediation's flags, so the same values are accepted and refused.
+    var remediationConfig: RemediationConfig
+    do {
+      var values = self.serviceLevels.values
+      values[RemediationConfig.Keys.followUpDays] = String(self.followUpDays)
+      remediationConfig = try RemediationConfig(reader: try await SettingsReader.inMemory(values))
+    } catch {
+      throw ValidationError("\(error)")
+    }
     remediationConfig.policy.followUpDelay = .seconds(self.followUpDays * 24 * 60 * 60)
     let remediation = try RemediationApplication(
       config: remediationConfig,

@@ -68,12 +68,22 @@ enum Output {
     }
   }
 
-  /// Prints rows as columns aligned under their headers.
+  /// The lines of a free-text value as they are shown: tabs become spaces, CR LF and CR end lines, so a note
+  /// that breaks lines is laid out on its own lines rather than escaped into one.
+  static func lines(_ text: String) -> [String] {
+    let normalized = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+      .replacingOccurrences(of: "\t", with: "    ")
+    return normalized.split(separator: "\n", omittingEmptySubsequences: false).map { Self.terminalSafe(String($0)) }
+  }
+
+  /// Prints rows as columns aligned under their headers. A cell with several lines continues on the next
+  /// lines in its own column, the other columns left blank.
   static func table(_ headers: [String], _ rows: [[String]]) {
+    let split = rows.map { $0.map(Self.lines) }
     var widths = headers.map(\.count)
-    for row in rows {
+    for row in split {
       for (index, cell) in row.enumerated() where index < widths.count {
-        widths[index] = max(widths[index], cell.count)
+        widths[index] = max(widths[index], cell.map(\.count).max() ?? 0)
       }
     }
     func line(_ cells: [String]) -> String {
@@ -82,8 +92,11 @@ enum Output {
       }.joined(separator: "  ")
     }
     Self.emit(line(headers))
-    for row in rows {
-      Self.emit(line(row))
+    for row in split {
+      let height = row.map(\.count).max() ?? 1
+      for lineIndex in 0..<height {
+        Self.emit(line(row.map { lineIndex < $0.count ? $0[lineIndex] : "" }))
+      }
     }
   }
 
@@ -94,11 +107,15 @@ enum Output {
     Output.emit(try message.jsonString(options: options))
   }
 
-  /// Prints `key: value` lines, skipping empty values.
+  /// Prints `key  value` lines, skipping empty values; a value of several lines continues indented under
+  /// its first line.
   static func fields(_ pairs: [(String, String)]) {
     let width = pairs.map(\.0.count).max() ?? 0
     for (key, value) in pairs where !value.isEmpty {
-      Output.emit("\(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value)")
+      for (index, line) in Self.lines(value).enumerated() {
+        let label = index == 0 ? key : ""
+        Output.emit("\(label.padding(toLength: width, withPad: " ", startingAt: 0))  \(line)")
+      }
     }
   }
 

@@ -31,7 +31,7 @@ struct Submit: AsyncParsableCommand {
   @Option(help: "What the client asks for, in their words.") var demand: String?
   @Option(name: .customLong("demand-amount"), help: ArgumentHelp("The amount asked for, e.g. '120.00 USD'.", valueName: "amount"))
   var demandAmount: MoneyArgument?
-  @Option(name: .customLong("occurred-at"), help: ArgumentHelp("When it happened, ISO 8601. [default: now]", valueName: "time"))
+  @Option(name: .customLong("occurred-at"), help: ArgumentHelp("When it happened, ISO 8601. [default: when intake receives it]", valueName: "time"))
   var occurredAt: TimestampArgument?
   @Option(name: .customLong("link"), help: "A link (repeatable).") var links: [String] = []
   @Option(name: .customLong("label"), help: "A label (repeatable).") var labels: [String] = []
@@ -68,10 +68,10 @@ struct Submit: AsyncParsableCommand {
     if let channel { report.channel = channel.proto }
     if let demand { report.demand.text = demand }
     if let demandAmount { report.demand.amount = demandAmount.proto }
+    // Without --occurred-at intake records when it received the report; sending "now" instead would make a
+    // retry of this command with the same --idempotency-key a different report (ALREADY_EXISTS).
     if let occurredAt {
       report.occurredAt = occurredAt.proto
-    } else if !report.hasOccurredAt {
-      report.occurredAt = Google_Protobuf_Timestamp(date: Date())
     }
     report.links += self.links
     report.labels += self.labels
@@ -95,7 +95,7 @@ struct Submit: AsyncParsableCommand {
         } else {
           Output.emit(submission.incident.id)
           if submission.replayed {
-            Output.error(["note: already submitted with this idempotency key; same incident"])
+            Output.error(["replayed: already submitted with this idempotency key; same incident \(submission.incident.id)"])
           }
         }
       }

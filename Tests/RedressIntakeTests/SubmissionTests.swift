@@ -48,6 +48,32 @@ struct SubmissionTests {
     }
   }
 
+  @Test("without occurred_at intake dates the report when it receives it, and a retry without it replays")
+  func occurredAtDefaultsToReceipt() async throws {
+    let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
+    try await IntakeHarness.run(clock: clock) { harness in
+      try await harness.withClient { intake in
+        var report = validReport()
+        report.clearOccurredAt()
+        let request = submitRequest("undated", report)
+        let first = try await intake.submitIncident(request, metadata: self.tokenA)
+        #expect(first.incident.report.occurredAt.date == clock.now())
+        clock.advance(by: 60)
+        let second = try await intake.submitIncident(request, metadata: self.tokenA)
+        #expect(second.replayed)
+        #expect(second.incident.id == first.incident.id)
+        #expect(second.incident.report.occurredAt == first.incident.report.occurredAt)
+        // Filling it in on the retry is a different report.
+        var dated = request
+        dated.report.occurredAt = .init(date: clock.now())
+        let error = try await #require(throws: RPCError.self) {
+          _ = try await intake.submitIncident(dated, metadata: self.tokenA)
+        }
+        #expect(error.code == .alreadyExists)
+      }
+    }
+  }
+
   @Test("the same key with a different report answers alreadyExists naming the original incident")
   func conflict() async throws {
     try await IntakeHarness.run { harness in

@@ -62,7 +62,6 @@ struct ValidationTests {
       ("report.demand.text", { r in r.demand.text = "refund\u{1B}[2J" }),
       ("report.title", { r in r.title = "two\nlines" }),
       ("report.grouping_key", { r in r.groupingKey = "key\u{2066}" }),
-      ("report.occurred_at", { r in r.clearOccurredAt() }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 1_800_000_000 + 301) }),
       ("report.occurred_at", { r in r.occurredAt = Google_Protobuf_Timestamp(seconds: 0) }),
       ("report.links", { r in r.links = (0..<21).map { "https://example.com/\($0)" } }),

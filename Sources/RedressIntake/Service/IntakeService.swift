@@ -131,12 +131,18 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
 
   private func submission(_ request: Redress_V1_SubmitIncidentRequest, from identity: Identity) throws -> Submission {
     do {
-      return try Submission(
+      // The hash covers the report as sent; a missing occurred_at is filled in afterwards, so retrying the
+      // same request (without it) replays instead of conflicting.
+      var submission = try Submission(
         identity: identity,
         idempotencyKey: request.idempotencyKey,
         report: request.report,
         triage: self.triager.triage(request.report)
       )
+      if !submission.report.hasOccurredAt {
+        submission.report.occurredAt = .init(date: self.clock.now())
+      }
+      return submission
     } catch {
       throw RPCError(code: .internalError, message: "The report could not be encoded.", cause: error)
     }

@@ -68,17 +68,9 @@ package enum PlaybookFuzzing {
       return .with { $0.currency = pick % 7 == 0 ? "EUR" : "USD"; $0.amountMinor = amount }
     }
     let text = { (bytes: inout ByteReader) -> String in bytes.text() }
-    switch bytes.byte() % 16 {
+    switch bytes.byte() % 20 {
     case 0:
-      let verdicts: [Redress_V1_Verdict] = [.legitimate, .thirdParty, .outsidePolicy, .badFaith, .unspecified]
-      return .investigate(.with {
-        $0.rootCause = text(&bytes)
-        $0.verdict = verdicts[Int(bytes.byte()) % verdicts.count]
-        $0.policyClause = text(&bytes)
-        $0.thirdParty = text(&bytes)
-        $0.legalOwner = "lena"
-        $0.extent = .with { $0.clientsAffected = Int32(bytes.byte()) - 8; $0.costEstimate = money(&bytes) }
-      })
+      return .investigate(Self.investigation(&bytes, money: money))
     case 1: return .apologize(.with { $0.channel = bytes.byte() % 3 == 0 ? .publicSocial : .phone; $0.message = text(&bytes) })
     case 2:
       let count = Int(bytes.byte() % 4)
@@ -94,7 +86,12 @@ package enum PlaybookFuzzing {
         $0.counterTerms = text(&bytes)
       })
     case 4:
-      return .compensate(.with { $0.kind = .refund; $0.amount = money(&bytes); $0.idempotencyKey = "k\(bytes.byte() % 4)" })
+      return .compensate(.with {
+        $0.kind = bytes.byte() % 2 == 0 ? .refund : .invoiceCredit
+        $0.amount = money(&bytes)
+        $0.idempotencyKey = "k\(bytes.byte() % 4)"
+        $0.offTermsReason = text(&bytes)
+      })
     case 5: return .approve(.with { $0.itemID = "cmp-\(bytes.byte() % 4)" })
     case 6:
       return .fix(.with {
@@ -120,7 +117,33 @@ package enum PlaybookFuzzing {
     case 13: return .legal(.with { $0.status = text(&bytes); $0.closed = bytes.byte() % 2 == 0 })
     case 14:
       return .skip(.with { $0.stage = Redress_V1_Stage(rawValue: Int(bytes.byte() % 10)) ?? .fix; $0.reason = text(&bytes) })
+    case 15:
+      let channels: [Redress_V1_Channel] = [.email, .publicSocial, .legalNotice, .unspecified, .chat]
+      return .receipt(.with {
+        $0.channel = channels[Int(bytes.byte()) % channels.count]
+        $0.message = text(&bytes)
+        $0.privateChannel = channels[Int(bytes.byte()) % channels.count]
+      })
+    case 16:
+      return .reinvestigate(.with { $0.reason = text(&bytes); $0.investigation = Self.investigation(&bytes, money: money) })
+    case 17: return .reject(.with { $0.itemID = "cmp-\(bytes.byte() % 4)"; $0.reason = text(&bytes) })
+    case 18: return .withdraw(.with { $0.itemID = "cmp-\(bytes.byte() % 4)"; $0.reason = text(&bytes) })
     default: return .note(.with { $0.text = text(&bytes); $0.internal = bytes.byte() % 2 == 0 })
+    }
+  }
+
+  static func investigation(
+    _ bytes: inout ByteReader,
+    money: (inout ByteReader) -> Redress_V1_Money
+  ) -> Redress_V1_Investigate {
+    let verdicts: [Redress_V1_Verdict] = [.legitimate, .thirdParty, .outsidePolicy, .badFaith, .unspecified]
+    return .with {
+      $0.rootCause = bytes.text()
+      $0.verdict = verdicts[Int(bytes.byte()) % verdicts.count]
+      $0.policyClause = bytes.text()
+      $0.thirdParty = bytes.text()
+      $0.legalOwner = bytes.byte() % 4 == 0 ? "legal team" : "lena"
+      $0.extent = .with { $0.clientsAffected = Int32(bytes.byte()) - 8; $0.costEstimate = money(&bytes) }
     }
   }
 }

@@ -233,7 +233,13 @@ extension Transition {
     var violations = FieldViolations()
     switch request.channel {
     case .email, .phone, .chat, .inPerson, .publicSocial: break
-    default: violations.add("apologize.channel", "is required: email, phone, chat or in person")
+    case .unspecified: violations.add("apologize.channel", "is required: email, phone, chat or in person")
+    case .legalNotice:
+      violations.add(
+        "apologize.channel",
+        "cannot be legal notice: that is how a complaint arrives, not how we apologize; use email, phone, chat or in person"
+      )
+    default: violations.add("apologize.channel", "must be email, phone, chat or in person (got \(request.channel.rawValue))")
     }
     Self.check(request.message, "apologize.message", into: &violations)
     if !violations.isEmpty { throw .invalid(violations) }

@@ -9,8 +9,8 @@ final class DevStackProcess: @unchecked Sendable {
   private let process: Process
   private let output: Pipe
 
-  /// Starts the stack and waits for its "ready" line.
-  init() async throws {
+  /// Starts the stack (with `extra` options for `redress dev`) and waits for its "ready" line.
+  init(_ extra: [String] = []) async throws {
     self.dataDirectory = FileManager.default.temporaryDirectory
       .appendingPathComponent("redress-cli-\(UUID().uuidString)", isDirectory: true)
     self.profile = self.dataDirectory.appendingPathComponent("client.json")
@@ -20,7 +20,7 @@ final class DevStackProcess: @unchecked Sendable {
       "dev", "--data-dir", self.dataDirectory.path, "--intake-port", "0", "--remediation-port", "0",
       "--intake-grpc-port", "0", "--remediation-grpc-port", "0",
       "--log-level", "error",
-    ]
+    ] + extra
     self.output = Pipe()
     self.process.standardOutput = self.output
     self.process.standardError = FileHandle.nullDevice

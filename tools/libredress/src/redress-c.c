@@ -19,7 +19,7 @@ static const char *usage_text =
     "usage: redress-c [--profile PATH] [--as IDENTITY] [--timeout-ms N] COMMAND ...\n"
     "  submit --customer-id ID --customer-name NAME [--tier standard|premium|enterprise|strategic]\n"
     "         --title TEXT [--description TEXT] --category wrong-item|late-delivery|... --channel email|phone|...\n"
-    "         [--demand TEXT] [--demand-amount '120.00 USD'] [--idempotency-key KEY --occurred-at 2026-11-30T09:00:00Z]\n"
+    "         [--demand TEXT] [--demand-amount '120.00 USD'] [--idempotency-key KEY] [--occurred-at 2026-11-30T09:00:00Z]\n"
     "  incident INCIDENT_ID\n"
     "  remedy REMEDY_ID | remedy --incident INCIDENT_ID\n"
     "  watch REMEDY_ID [--after-version N] [--count N]   (one JSON line per update; --count stops after N)\n"
@@ -294,18 +294,19 @@ int main(int argc, char **argv) {
       }
     }
     if (opt[O_KEY]) {
-      /* A retry must send the same report, so the time cannot default to "now". */
-      if (!opt[O_OCC]) return usage("--idempotency-key needs --occurred-at too, so that a retry sends the same report");
       request.idempotency_key = (char *)opt[O_KEY];
     } else {
       struct timespec now;
       clock_gettime(CLOCK_REALTIME, &now);
       snprintf(key, sizeof key, "c-%lx-%lx", (unsigned long)now.tv_sec, (unsigned long)now.tv_nsec);
       request.idempotency_key = key;
-      occurred.seconds = now.tv_sec;
     }
-    if (opt[O_OCC] && parse_time(opt[O_OCC], &occurred)) return usage("--occurred-at: UTC time as 2026-11-30T09:00:00Z");
-    report.occurred_at = &occurred;
+    /* Without --occurred-at the field is left out: intake records when it received the report, and a retry
+       with the same key sends the same bytes and replays. */
+    if (opt[O_OCC]) {
+      if (parse_time(opt[O_OCC], &occurred)) return usage("--occurred-at: UTC time as 2026-11-30T09:00:00Z");
+      report.occurred_at = &occurred;
+    }
     Redress__V1__SubmitIncidentResponse *response = NULL;
     if (connect_to(&p, p.intake, &conn, &st) == 0 && redress_submit_incident(conn, &request, &response, (int)timeout_ms, &st) == 0) {
       emit_message(&response->base);

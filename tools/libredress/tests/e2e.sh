@@ -26,6 +26,14 @@ incident="$(sed -n 's/.*"incident":{"id":"\([^"]*\)".*/\1/p' <<<"$first")"
 grep -q '"replayed":true' <<<"$first" && fail "a first submit says replayed"
 again="$("$c" "${submit[@]}")"
 grep -q "\"id\":\"$incident\"" <<<"$again" && grep -q '"replayed":true' <<<"$again" || fail "a retry did not replay: $again"
+# Without --occurred-at a retry sends the same bytes (intake dates the report) and replays too.
+undated=(--profile "$P" submit --customer-id c-c-2 --customer-name "Harbor Bikes" --title "Late delivery" --category late-delivery
+  --channel email --idempotency-key c-e2e-undated)
+undated_first="$("$c" "${undated[@]}")"
+undated_id="$(sed -n 's/.*"incident":{"id":"\([^"]*\)".*/\1/p' <<<"$undated_first")"
+undated_again="$("$c" "${undated[@]}")"
+grep -q "\"id\":\"$undated_id\"" <<<"$undated_again" && grep -q '"replayed":true' <<<"$undated_again" \
+  || fail "a retry without --occurred-at did not replay: $undated_again"
 "$c" --profile "$P" incident "$incident" | grep -q '"title":"Shipped blue helmets instead of red"' || fail "incident read"
 
 # Remediation opens the remedy once intake hands the incident over, in the background, and nothing announces it to a
