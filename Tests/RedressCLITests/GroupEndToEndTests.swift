@@ -72,6 +72,10 @@ struct GroupEndToEndTests {
 
       // Client 1, in USD: 250.00 needs an approver; rejected, then requested again and approved.
       try await E2E.act(stack, ["receipt", usd, "--channel", "email", "--message", "We hear you."], expectStage: "STAGE_ACKNOWLEDGE")
+      // Help and parsing offer only the channels an apology may use.
+      let legalNotice = try await stack.redress(["apologize", usd, "--channel", "legal-notice", "--message", "Sorry"])
+      #expect(legalNotice.status == 64, "\(legalNotice.stderr)")
+      #expect(legalNotice.stderr.contains("email") && legalNotice.stderr.contains("in-person") && !legalNotice.stderr.contains("is required"))
       try await E2E.act(stack, ["apologize", usd, "--channel", "email", "--message", "We are sorry."], expectStage: "STAGE_PROPOSE")
       try await E2E.act(stack, ["offer", usd, "--fix", "A new helmet", "--compensation", "refund:250.00 USD"], expectStage: "STAGE_PROPOSE")
       try await E2E.act(stack, ["respond", usd, "--answer", "accepted"], expectStage: "STAGE_COMPENSATE")
@@ -84,6 +88,22 @@ struct GroupEndToEndTests {
       try await E2E.act(stack, ["compensate", usd, "--kind", "refund", "--amount", "250.00 USD", "--description", "To the original card"], expectStage: "STAGE_COMPENSATE")
       try await E2E.act(stack, ["approve", usd, "--item", "cmp-2"], as: "approver", expectStage: "STAGE_FIX")
       try await Self.finish(stack, usd)
+      try await E2E.act(stack, ["note", usd, "--text", "Called twice.\nThe client thanked us."], expectStage: "STAGE_LEARN", status: "REMEDY_STATUS_RESOLVED")
+
+      // The human view shows what happened, section by section; a note's second line keeps its column.
+      let shown = try await stack.redress(["remedies", "get", usd])
+      #expect(shown.status == 0, "\(shown.stderr)")
+      for section in ["CLIENT ANSWERED", "INVESTIGATION", "COMPENSATION", "FIX", "FOLLOW-UP", "LESSON", "TIMELINE"] {
+        #expect(shown.stdout.split(separator: "\n").contains { $0 == section }, "no \(section) in:\n\(shown.stdout)")
+      }
+      #expect(shown.stdout.contains("rejected: Refund to the original card, not store credit"))
+      #expect(shown.stdout.contains("Batch 42 helmets were stored below freezing"))
+      #expect(shown.stdout.contains("Cold storage cracks helmet shells"))
+      let lines = shown.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+      let noteLine = try #require(lines.firstIndex { $0.hasSuffix("Called twice.") })
+      let column = try #require(lines[noteLine].range(of: "Called twice.")).lowerBound.utf16Offset(in: lines[noteLine])
+      #expect(lines[noteLine + 1].trimmingCharacters(in: .whitespaces) == "The client thanked us.")
+      #expect(lines[noteLine + 1].range(of: "The client")?.lowerBound.utf16Offset(in: lines[noteLine + 1]) == column)
 
       // The group: every client reached and closed.
       let listed = try await stack.redress(["remedies", "list", "--group", root, "--json"])

@@ -73,6 +73,21 @@ struct AmendsTests {
     }
   }
 
+  @Test("an apology on a legal notice is refused for what it is, not as a missing channel")
+  func apologyChannels() async throws {
+    try await RemediationHarness.run { harness in
+      var walk = try await Walk.open(harness)
+      try await walk.act(Do.investigate())
+      let legal = await expectError(.invalidArgument, containing: "cannot be legal notice") {
+        try await walk.olivia.act(walk.remedy, Do.apologize(.legalNotice))
+      }
+      #expect(legal?.message.contains("is required") == false)
+      await expectError(.invalidArgument, containing: "apologize.channel: is required") {
+        try await walk.olivia.act(walk.remedy, Do.apologize(.unspecified))
+      }
+    }
+  }
+
   // MARK: 3. A verdict can be wrong
 
   @Test("re-investigating changes the verdict and the route, keeps the old one, and stops once an offer is accepted")

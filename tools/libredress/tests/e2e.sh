@@ -27,7 +27,7 @@ grep -q '"replayed":true' <<<"$first" && fail "a first submit says replayed"
 again="$("$c" "${submit[@]}")"
 grep -q "\"id\":\"$incident\"" <<<"$again" && grep -q '"replayed":true' <<<"$again" || fail "a retry did not replay: $again"
 # Without --occurred-at a retry sends the same bytes (intake dates the report) and replays too.
-undated=(--profile "$P" submit --customer-id c-c-2 --customer-name "Harbor Bikes" --title "Late delivery" --category late-delivery
+undated=(--profile "$P" submit --customer-id c-c-2 --customer-name "Harbor Bikes" --tier standard --title "Late delivery" --category late-delivery
   --channel email --idempotency-key c-e2e-undated)
 undated_first="$("$c" "${undated[@]}")"
 undated_id="$(sed -n 's/.*"incident":{"id":"\([^"]*\)".*/\1/p' <<<"$undated_first")"
