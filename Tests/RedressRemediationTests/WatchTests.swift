@@ -46,6 +46,23 @@ struct WatchTests {
     }
   }
 
+  @Test("a watcher of a group member sees the group's shared investigation live")
+  func sharedInvestigationIsPublished() async throws {
+    try await RemediationHarness.run { harness in
+      let root = try await harness.open(Incidents.make(id: "inc_root"))
+      let member = try await harness.open(Incidents.make(id: "inc_member", customer: "cust-8", groupRoot: "inc_root"))
+      let watcher = Watcher()
+      try await self.watching(watcher, harness.desk(People.olivia), member.id) {
+        _ = try await watcher.next(1)
+        try await harness.desk(People.olivia).act(root, Do.investigate(forGroup: true))
+        let change = try #require(try await watcher.next(1).first).change
+        #expect(change.entry.version == 2)
+        #expect(change.entry.action == "investigate")
+        #expect(change.remedy.investigation.sharedFromRemedyID == root.id)
+      }
+    }
+  }
+
   @Test("a watch resumed after a version replays what came after it, then continues live")
   func resume() async throws {
     try await RemediationHarness.run { harness in

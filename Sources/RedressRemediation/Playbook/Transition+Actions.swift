@@ -188,8 +188,10 @@ extension Transition {
     }
     var violations = FieldViolations()
     let isPublic = self.remedy.raisedOn == .publicSocial
-    if !(Self.privateChannels + [.publicSocial]).contains(request.channel) {
+    if request.channel == .unspecified {
       violations.add("receipt.channel", "is required: email, phone, chat, in person, or the public post it was raised on")
+    } else if !(Self.privateChannels + [.publicSocial]).contains(request.channel) {
+      violations.add("receipt.channel", "must be email, phone, chat, in person, or the public post it was raised on")
     }
     Self.check(request.message, "receipt.message", max: 1000, into: &violations)
     if request.privateChannel != .unspecified, !Self.privateChannels.contains(request.privateChannel) {

@@ -75,16 +75,26 @@ public struct RemediationStore: Sendable {
           ) WITHOUT ROWID;
           """
       )
-      // Remedies stored before groups: their group is their own incident (v1 did not keep the root).
       for row in try Row.fetchAll(db, sql: "SELECT id, body FROM remedy") {
         let body: Data = row["body"]
         var remedy = try Redress_V1_Remedy(serializedBytes: body)
+        // Remedies stored before groups: their group is their own incident (v1 did not keep the root).
         if remedy.groupID.isEmpty { remedy.groupID = remedy.incidentID }
+        // v1 took the fix stage's overdue flag as the fix deadline's fired mark; keep a deadline that fired
+        // from firing again now that the mark has its own field.
+        let fix = remedy.stages.count > Playbook.index(.fix) ? remedy.stages[Playbook.index(.fix)] : nil
+        if let fix, fix.state == .active, fix.overdue, !remedy.fix.hasDoneAt,
+          remedy.escalations.contains(where: { $0.kind == "overdue:fix" })
+        {
+          remedy.fix.deadlineFired = true
+        }
         let updated: Data = try remedy.serializedBytes()
         let id: String = row["id"]
         try db.execute(
-          sql: "UPDATE remedy SET group_id = ?, customer_id = ?, body = ? WHERE id = ?",
-          arguments: [remedy.groupID, remedy.customer.id, updated, id]
+          sql: "UPDATE remedy SET group_id = ?, customer_id = ?, next_deadline = ?, body = ? WHERE id = ?",
+          arguments: [
+            remedy.groupID, remedy.customer.id, Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970, updated, id,
+          ]
         )
       }
       try db.execute(
