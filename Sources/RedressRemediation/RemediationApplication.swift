@@ -20,9 +20,13 @@ public final class RemediationApplication: Sendable {
   /// The service-level timers; tests call ``DeadlineTimer/checkDeadlines()`` directly.
   public let timer: DeadlineTimer
   /// The store, for tools and tests that read it directly.
-  public let store: RemediationStore
+  public let store: any RemediationStorage
   /// Fans committed changes out to watchers.
   let broadcaster: RemedyBroadcaster
+  /// With PostgreSQL: the connection pool and the listener of other replicas' changes, run before the server
+  /// (and stopped after it).
+  private let databaseServices: [any Service]
+  private let listener: (any Service)?
 
   /// - Parameters:
   ///   - config: The playbook's policy and the timers.
@@ -31,7 +35,7 @@ public final class RemediationApplication: Sendable {
   ///   - directory: Who may call.
   ///   - rateLimiter: Per-identity limits, or `nil`.
   ///   - clock: Where time comes from (a `ManualWallClock` in tests).
-  public init(
+  public convenience init(
     config: RemediationConfig,
     server: RedressServer.Config,
     databasePath: String,
@@ -40,9 +44,39 @@ public final class RemediationApplication: Sendable {
     clock: any WallClock = SystemWallClock(),
     logger: Logger
   ) throws {
-    let store = try RemediationStore(path: databasePath)
-    let playbook = Playbook(policy: config.policy)
+    try self.init(
+      config: config, server: server, database: .sqlite(path: databasePath), directory: directory,
+      rateLimiter: rateLimiter, clock: clock, logger: logger
+    )
+  }
+
+  /// - Parameters:
+  ///   - database: The embedded SQLite file, or PostgreSQL for several replicas (run
+  ///     ``migrate(_:logger:)`` first).
+  public init(
+    config: RemediationConfig,
+    server: RedressServer.Config,
+    database: RemediationDatabase,
+    directory: IdentityDirectory,
+    rateLimiter: RateLimiter?,
+    clock: any WallClock = SystemWallClock(),
+    logger: Logger
+  ) throws {
     let broadcaster = RemedyBroadcaster(bufferLimit: config.watchBufferedChanges)
+    let store: any RemediationStorage
+    switch database {
+    case .sqlite(let path):
+      store = try RemediationStore(path: path)
+      self.databaseServices = []
+      self.listener = nil
+    case .postgres(let settings):
+      let client = try settings.makeClient(logger: logger)
+      let postgres = PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger)
+      store = postgres
+      self.databaseServices = [client]
+      self.listener = RemedyChangeListener(store: postgres, broadcaster: broadcaster, logger: logger)
+    }
+    let playbook = Playbook(policy: config.policy)
     let service = RemediationService(
       store: store,
       playbook: playbook,
@@ -69,8 +103,22 @@ public final class RemediationApplication: Sendable {
     )
   }
 
-  /// The services to run, in order: the server, then the timer.
-  public var services: [any Service] { [self.server, self.timer] }
+  /// The services to run, in order: the database pool (PostgreSQL), the server, the timer, the change listener
+  /// (PostgreSQL). A `ServiceGroup` stops them in reverse order: watches end first, the pool last.
+  public var services: [any Service] {
+    self.databaseServices + [self.server, self.timer] + (self.listener.map { [$0] } ?? [])
+  }
+
+  /// Applies the PostgreSQL schema migrations (safe when replicas start at once), with a pool of its own that
+  /// is closed afterwards. Call before running ``services``.
+  public static func migrate(_ settings: PostgresSettings, logger: Logger) async throws {
+    let client = try settings.makeClient(logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await client.run() }
+      defer { group.cancelAll() }
+      try await PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger).migrate()
+    }
+  }
 
   /// The address the server listens on once it does.
   public var listeningAddress: SocketAddress {
@@ -81,6 +129,14 @@ public final class RemediationApplication: Sendable {
   public var grpcHTTP2Port: Int? {
     get async throws { try await self.server.grpcHTTP2Port }
   }
+}
+
+/// Where the remediation service keeps its remedies.
+public enum RemediationDatabase: Sendable {
+  /// The embedded default: one SQLite file, one replica.
+  case sqlite(path: String)
+  /// Several replicas on one PostgreSQL database.
+  case postgres(PostgresSettings)
 }
 
 extension RemediationApplication {
@@ -98,7 +154,8 @@ extension RemediationApplication {
     try self.init(
       config: config,
       server: RedressServer.Config(host: settings.host, port: settings.port, security: settings.security, grpcHTTP2: settings.grpcHTTP2),
-      databasePath: settings.dataDirectory.appendingPathComponent(Self.databaseFileName).path,
+      database: settings.postgres.map { .postgres($0) }
+        ?? .sqlite(path: settings.dataDirectory.appendingPathComponent(Self.databaseFileName).path),
       directory: settings.directory,
       rateLimiter: settings.rateLimit.map { RateLimiter(config: $0, clock: clock) },
       clock: clock,

@@ -104,6 +104,10 @@ struct RemediationCommand: AsyncParsableCommand {
     }
     ServiceRunner.bootstrapLogging(level: settings.logLevel)
     let logger = Logger(label: "redress.remediation")
+    if let postgres = settings.postgres {
+      logger.info("using PostgreSQL", metadata: ["database": "\(postgres)"])
+      try await RemediationApplication.migrate(postgres, logger: logger)
+    }
     let app = try RemediationApplication(settings: settings, config: config, logger: logger)
     try await ServiceRunner.run(
       name: "redress-remediation",

@@ -7,9 +7,9 @@ import Testing
 /// Service-level timers driven by a manual clock: overdue marks, escalations, persistence across restarts.
 @Suite("Deadlines")
 struct DeadlineTests {
-  @Test("an unacknowledged remedy turns overdue at its acknowledge deadline and escalates exactly once")
-  func acknowledgeDeadline() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("an unacknowledged remedy turns overdue at its acknowledge deadline and escalates exactly once", arguments: Backend.allCases)
+  func acknowledgeDeadline(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let opened = harness.clock.now()
       var walk = try await Walk.open(harness, Incidents.make(priority: .p2))
       #expect(walk.remedy.acknowledgeBy.date == opened + 4 * 3_600)
@@ -43,9 +43,9 @@ struct DeadlineTests {
     }
   }
 
-  @Test("a complaint raised on a public channel gets shorter, configurable targets")
-  func publicChannelsAreShorter() async throws {
-    try await RemediationHarness.run(configure: { config in
+  @Test("a complaint raised on a public channel gets shorter, configurable targets", arguments: Backend.allCases)
+  func publicChannelsAreShorter(backend: Backend) async throws {
+    try await RemediationHarness.run(backend, configure: { config in
       config.policy.serviceLevels.p1 = .init(acknowledge: .seconds(600), resolve: .seconds(7_200))
       config.policy.serviceLevels.publicChannelDivisor = 4
     }) { harness in
@@ -61,9 +61,9 @@ struct DeadlineTests {
     }
   }
 
-  @Test("a fix past its due date is marked overdue and escalated")
-  func fixDeadline() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a fix past its due date is marked overdue and escalated", arguments: Backend.allCases)
+  func fixDeadline(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.toFix()
       try await walk.act(Do.assignFix(due: harness.clock.now() + 3_600))
@@ -76,22 +76,25 @@ struct DeadlineTests {
     }
   }
 
-  @Test("deadlines are stored: a restart neither loses one that passed while down nor fires one twice")
-  func deadlinesSurviveRestart() async throws {
-    let directory = try TemporaryDirectory()
+  @Test("deadlines are stored: a restart neither loses one that passed while down nor fires one twice", arguments: Backend.allCases)
+  func deadlinesSurviveRestart(backend: Backend) async throws {
+    try await backend.withDatabase { database in try await self.deadlinesSurviveRestart(database) }
+  }
+
+  func deadlinesSurviveRestart(_ database: TestDatabase) async throws {
     let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
-    let remedy = try await RemediationHarness.run(directory: directory, clock: clock) { harness in
+    let remedy = try await RemediationHarness.run(database: database, clock: clock) { harness in
       try await harness.open(Incidents.make(priority: .p2))
     }
     // Down while the acknowledge deadline passes.
     clock.advance(by: 5 * 3_600)
-    try await RemediationHarness.run(directory: directory, clock: clock) { harness in
+    try await RemediationHarness.run(database: database, clock: clock) { harness in
       try await harness.app.timer.checkDeadlines()
       let stored = try await harness.desk(People.rita).get(remedy.id)
       #expect(stored.escalations.map(\.kind) == ["overdue:acknowledge"])
       #expect(stored.version == 2)
     }
-    try await RemediationHarness.run(directory: directory, clock: clock) { harness in
+    try await RemediationHarness.run(database: database, clock: clock) { harness in
       try await harness.app.timer.checkDeadlines()
       #expect(try await harness.desk(People.rita).get(remedy.id).version == 2)
       clock.advance(by: 3 * 86_400)

@@ -7,9 +7,9 @@ import Testing
 /// Many clients, one mistake (issue 13, point 10): intake's group becomes real in remediation.
 @Suite("Groups")
 struct GroupTests {
-  @Test("one investigation shared with the group reaches every member, including those opened later")
-  func sharedInvestigation() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("one investigation shared with the group reaches every member, including those opened later", arguments: Backend.allCases)
+  func sharedInvestigation(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let root = try await harness.open(Incidents.make(id: "inc_root", customer: "cust-1"))
       let first = try await harness.open(Incidents.make(id: "inc_a", customer: "cust-2", groupRoot: "inc_root"))
       let elsewhere = try await harness.open(Incidents.make(id: "inc_other", customer: "cust-9"))
@@ -38,9 +38,9 @@ struct GroupTests {
     }
   }
 
-  @Test("the group budget caps compensation across the group, beside each remedy's own budget")
-  func groupBudget() async throws {
-    try await RemediationHarness.run(configure: { config in
+  @Test("the group budget caps compensation across the group, beside each remedy's own budget", arguments: Backend.allCases)
+  func groupBudget(backend: Backend) async throws {
+    try await RemediationHarness.run(backend, configure: { config in
       var usd = config.policy.limits(for: "USD")
       usd.groupCompensationBudgetMinor = 5_000
       config.policy.currencies["USD"] = usd
@@ -58,9 +58,9 @@ struct GroupTests {
     }
   }
 
-  @Test("remedies list --group gives the members and the group's summary; client tools get no summary")
-  func listAndSummary() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("remedies list --group gives the members and the group's summary; client tools get no summary", arguments: Backend.allCases)
+  func listAndSummary(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var root = try await Walk.open(harness, Incidents.make(id: "inc_root", customer: "cust-1"))
       var a = try await Walk.open(harness, Incidents.make(id: "inc_a", customer: "cust-2", groupRoot: "inc_root"))
       var b = try await Walk.open(harness, Incidents.make(id: "inc_b", customer: "cust-3", groupRoot: "inc_root"))

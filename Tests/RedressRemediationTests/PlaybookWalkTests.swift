@@ -6,9 +6,9 @@ import Testing
 /// Whole remedies walked through the public API over TLS, one per path of the playbook.
 @Suite("Playbook walks")
 struct PlaybookWalkTests {
-  @Test("a legitimate claim accepted in round one goes through every stage to resolved")
-  func legitimateAcceptedInRoundOne() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a legitimate claim accepted in round one goes through every stage to resolved", arguments: Backend.allCases)
+  func legitimateAcceptedInRoundOne(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       #expect(walk.remedy.version == 1)
       #expect(walk.remedy.status == .open)
@@ -66,9 +66,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("a rejected offer opens round two, which the client accepts")
-  func rejectedThenAccepted() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a rejected offer opens round two, which the client accepts", arguments: Backend.allCases)
+  func rejectedThenAccepted(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.toPropose()
       try await walk.act(Do.offer(compensation: [1_000]))
@@ -88,9 +88,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("a third party's doing is acknowledged, then referred and tracked until closed")
-  func thirdParty() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a third party's doing is acknowledged, then referred and tracked until closed", arguments: Backend.allCases)
+  func thirdParty(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.thirdParty, thirdParty: "FastFreight Ltd"))
       #expect(walk.remedy.currentStage == .acknowledge)
@@ -115,9 +115,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("an outside-policy claim is declined politely without an apology once the receipt is acknowledged")
-  func outsidePolicyWithoutApology() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("an outside-policy claim is declined politely without an apology once the receipt is acknowledged", arguments: Backend.allCases)
+  func outsidePolicyWithoutApology(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.outsidePolicy))
       #expect(walk.remedy.nextAction.contains("no apology is owed"))
@@ -137,9 +137,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("an outside-policy claim is acknowledged, then declined politely")
-  func outsidePolicy() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("an outside-policy claim is acknowledged, then declined politely", arguments: Backend.allCases)
+  func outsidePolicy(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.outsidePolicy))
       await expectError(.failedPrecondition, containing: "receipt") {
@@ -160,9 +160,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("a bad-faith demand goes to legal with a legal owner and its own status")
-  func badFaithToLegal() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a bad-faith demand goes to legal with a legal owner and its own status", arguments: Backend.allCases)
+  func badFaithToLegal(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate(.badFaith, legalOwner: "Lena Law"))
       #expect(walk.remedy.status == .withLegal)
@@ -184,9 +184,9 @@ struct PlaybookWalkTests {
     }
   }
 
-  @Test("an unsatisfied follow-up reopens the remedy at propose, and the next round resolves it")
-  func unsatisfiedFollowUpReopens() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("an unsatisfied follow-up reopens the remedy at propose, and the next round resolves it", arguments: Backend.allCases)
+  func unsatisfiedFollowUpReopens(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.toFollowUp()
       try await walk.act(Do.followUp(.unreachable))

@@ -7,9 +7,9 @@ import Testing
 /// OpenRemedy, GetRemedy and ListRemedies: idempotency, tenants, filters, paging, redaction, recurrence, restarts.
 @Suite("Opening and querying remedies")
 struct QueryTests {
-  @Test("OpenRemedy is idempotent on the incident id and takes the tenant from the incident")
-  func openIsIdempotent() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("OpenRemedy is idempotent on the incident id and takes the tenant from the incident", arguments: Backend.allCases)
+  func openIsIdempotent(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let intake = harness.intake
       let incident = Incidents.make(id: "inc_same")
       let first = try await intake.open(incident)
@@ -32,9 +32,9 @@ struct QueryTests {
     }
   }
 
-  @Test("intake opens remedies with its client certificate (mutual TLS), and unauthenticated callers are refused")
-  func intakeOverMutualTLS() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("intake opens remedies with its client certificate (mutual TLS), and unauthenticated callers are refused", arguments: Backend.allCases)
+  func intakeOverMutualTLS(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let opened = try await harness.withClient(presenting: RemediationTestPKI.shared.intakeService) { client in
         try await client.openRemedy(.with { $0.incident = Incidents.make(id: "inc_mtls") })
       }
@@ -49,9 +49,9 @@ struct QueryTests {
     }
   }
 
-  @Test("another tenant's remedies are NOT_FOUND for every call")
-  func tenantIsolation() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("another tenant's remedies are NOT_FOUND for every call", arguments: Backend.allCases)
+  func tenantIsolation(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let acme = try await harness.open()
       let greta = harness.desk(People.greta)
       await expectError(.notFound) { try await greta.get(acme.id) }
@@ -65,9 +65,9 @@ struct QueryTests {
     }
   }
 
-  @Test("ListRemedies filters by stage, status, owner and pages with an opaque token bound to the filters")
-  func listFiltersAndPages() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("ListRemedies filters by stage, status, owner and pages with an opaque token bound to the filters", arguments: Backend.allCases)
+  func listFiltersAndPages(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var opened: [Redress_V1_Remedy] = []
       for _ in 0..<5 {
         opened.append(try await harness.open())
@@ -117,9 +117,9 @@ struct QueryTests {
     }
   }
 
-  @Test("a client tool's view hides internal notes, escalations and the investigation")
-  func clientToolRedaction() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a client tool's view hides internal notes, escalations and the investigation", arguments: Backend.allCases)
+  func clientToolRedaction(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate())
       try await walk.act(Do.note("internal: this client threatens reviews", internal: true))
@@ -141,9 +141,9 @@ struct QueryTests {
     }
   }
 
-  @Test("a remedy whose root-cause fingerprint matches an earlier lesson is flagged as a recurrence and linked")
-  func recurrence() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a remedy whose root-cause fingerprint matches an earlier lesson is flagged as a recurrence and linked", arguments: Backend.allCases)
+  func recurrence(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var first = try await Walk.open(harness)
       try await first.toLearn()
       try await first.act(Do.learn(fingerprint: "warehouse:label-printer:sku-swap"))
@@ -173,11 +173,14 @@ struct QueryTests {
     }
   }
 
-  @Test("a restart loses nothing: remedies, ledgers awaiting approval and the change log survive")
-  func restartLosesNothing() async throws {
-    let directory = try TemporaryDirectory()
+  @Test("a restart loses nothing: remedies, ledgers awaiting approval and the change log survive", arguments: Backend.allCases)
+  func restartLosesNothing(backend: Backend) async throws {
+    try await backend.withDatabase { database in try await self.restartLosesNothing(database) }
+  }
+
+  func restartLosesNothing(_ database: TestDatabase) async throws {
     let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
-    let before = try await RemediationHarness.run(directory: directory, clock: clock) { harness in
+    let before = try await RemediationHarness.run(database: database, clock: clock) { harness in
       var walk = try await Walk.open(harness)
       try await walk.toPropose()
       try await walk.act(Do.offer(compensation: [20_000]), as: People.alice)
@@ -185,7 +188,7 @@ struct QueryTests {
       try await walk.act(Do.compensate(20_000, key: "big"))
       return walk.remedy
     }
-    try await RemediationHarness.run(directory: directory, clock: clock) { harness in
+    try await RemediationHarness.run(database: database, clock: clock) { harness in
       let after = try await harness.desk(People.rita).get(before.id)
       #expect(after == before)
       #expect(after.compensation.items.first?.state == .awaitingApproval)

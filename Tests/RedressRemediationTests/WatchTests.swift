@@ -23,9 +23,9 @@ struct WatchTests {
     }
   }
 
-  @Test("a watch sends a snapshot, then every change in order, timer escalations included")
-  func snapshotThenChanges() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a watch sends a snapshot, then every change in order, timer escalations included", arguments: Backend.allCases)
+  func snapshotThenChanges(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       let watcher = Watcher()
       try await self.watching(watcher, walk.olivia, walk.remedy.id) {
@@ -46,9 +46,9 @@ struct WatchTests {
     }
   }
 
-  @Test("a watcher of a group member sees the group's shared investigation live")
-  func sharedInvestigationIsPublished() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a watcher of a group member sees the group's shared investigation live", arguments: Backend.allCases)
+  func sharedInvestigationIsPublished(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let root = try await harness.open(Incidents.make(id: "inc_root"))
       let member = try await harness.open(Incidents.make(id: "inc_member", customer: "cust-8", groupRoot: "inc_root"))
       let watcher = Watcher()
@@ -63,9 +63,9 @@ struct WatchTests {
     }
   }
 
-  @Test("a watch resumed after a version replays what came after it, then continues live")
-  func resume() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a watch resumed after a version replays what came after it, then continues live", arguments: Backend.allCases)
+  func resume(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.toPropose()  // versions 2 and 3
       let watcher = Watcher()
@@ -85,9 +85,9 @@ struct WatchTests {
     }
   }
 
-  @Test("a client tool's watch leaves out internal changes and the investigation")
-  func clientToolWatch() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a client tool's watch leaves out internal changes and the investigation", arguments: Backend.allCases)
+  func clientToolWatch(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       let watcher = Watcher()
       try await self.watching(watcher, harness.desk(People.portal), walk.remedy.id) {
@@ -104,9 +104,9 @@ struct WatchTests {
     }
   }
 
-  @Test("a watch whose grpc-timeout passes ends with deadlineExceeded, not unavailable (issue 11, finding 10)")
-  func watchDeadline() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a watch whose grpc-timeout passes ends with deadlineExceeded, not unavailable (issue 11, finding 10)", arguments: Backend.allCases)
+  func watchDeadline(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let walk = try await Walk.open(harness)
       var metadata = walk.olivia.metadata
       // Metadata only, as a peer in another language sends it: the client enforces no deadline of its own.
@@ -120,9 +120,9 @@ struct WatchTests {
     }
   }
 
-  @Test("watching an unknown or another tenant's remedy answers NOT_FOUND")
-  func watchNotFound() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("watching an unknown or another tenant's remedy answers NOT_FOUND", arguments: Backend.allCases)
+  func watchNotFound(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let remedy = try await harness.open()
       for (desk, id) in [(harness.desk(People.greta), remedy.id), (harness.desk(People.olivia), "rem_missing")] {
         await expectError(.notFound) {
@@ -137,9 +137,9 @@ struct WatchTests {
 
 @Suite("Graceful shutdown")
 struct ShutdownTests {
-  @Test("graceful shutdown ends open watches with UNAVAILABLE naming the version to resume from, and the server stops")
-  func shutdownEndsWatches() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("graceful shutdown ends open watches with UNAVAILABLE naming the version to resume from, and the server stops", arguments: Backend.allCases)
+  func shutdownEndsWatches(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       var walk = try await Walk.open(harness)
       try await walk.act(Do.investigate())
       let watcher = Watcher()
@@ -159,9 +159,9 @@ struct ShutdownTests {
 
 @Suite("Watch lifetime")
 struct WatchLifetimeTests {
-  @Test("a watch whose client goes away ends on the server and releases its subscription")
-  func clientGoesAway() async throws {
-    try await RemediationHarness.run { harness in
+  @Test("a watch whose client goes away ends on the server and releases its subscription", arguments: Backend.allCases)
+  func clientGoesAway(backend: Backend) async throws {
+    try await RemediationHarness.run(backend) { harness in
       let remedy = try await harness.open()
       let watcher = Watcher()
       let olivia = harness.desk(People.olivia)

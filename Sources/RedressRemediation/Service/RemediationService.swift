@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
 import Logging
+import PostgresNIO
 import RedressSchemas
 import RedressService
 import SwiftProtobuf
@@ -14,13 +15,13 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   /// Roles that may call `Act` at all; the playbook checks each action's own roles.
   static let actors: Set<Role> = [.operator, .approver, .legal, .clientTool]
 
-  let store: RemediationStore
+  let store: any RemediationStorage
   let playbook: Playbook
   let clock: any WallClock
   let broadcaster: RemedyBroadcaster
   let logger: Logger
 
-  init(store: RemediationStore, playbook: Playbook, clock: any WallClock, broadcaster: RemedyBroadcaster, logger: Logger) {
+  init(store: any RemediationStorage, playbook: Playbook, clock: any WallClock, broadcaster: RemedyBroadcaster, logger: Logger) {
     self.store = store
     self.playbook = playbook
     self.clock = clock
@@ -337,6 +338,12 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   }
 
   /// The one place domain errors become RPC statuses.
+  /// A failure of the connection (not of the statement): the request can be retried on another connection.
+  static func isConnectionFailure(_ error: PSQLError) -> Bool {
+    [.connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed, .clientClosedConnection]
+      .contains(error.code)
+  }
+
   func rpcError(_ error: any Error) -> any Error {
     switch error {
     case let error as PlaybookError:
@@ -352,6 +359,15 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
       return error
     case let error as GoogleRPCStatus:
       return error
+    case let error as PostgresUnavailable:
+      self.logger.warning("database unavailable", metadata: ["error": "\(error)"])
+      return RPCError(code: .unavailable, message: "The database is unavailable; retry shortly.")
+    case let error as PSQLError where ["40001", "40P01"].contains(error.serverInfo?[.sqlState] ?? ""):
+      // Two replicas' transactions crossed (a deadlock or serialization failure): nothing was changed.
+      return RPCError(code: .aborted, message: "The remedy changed concurrently; get it again and retry.")
+    case let error as PSQLError where Self.isConnectionFailure(error):
+      self.logger.warning("database connection failed", metadata: ["error": "\(error.code)"])
+      return RPCError(code: .unavailable, message: "The database connection failed; retry shortly.")
     case is CancellationError:
       // The call ended under the handler (its client left, its deadline passed, shutdown): not a store failure.
       return RPCError(code: RPCDeadline.hasPassed ? .deadlineExceeded : .cancelled, message: "The call ended before it completed.")

@@ -275,10 +275,13 @@ public struct RemediationStore: Sendable {
       sql: "SELECT body FROM remedy WHERE tenant = ? AND group_id = ? AND id != ? LIMIT ?",
       arguments: [tenant, group, id, Self.maxGroupSize]
     )
+    return Self.committed(in: try bodies.map { try Redress_V1_Remedy(serializedBytes: $0) }, currency: currency)
+  }
+
+  /// The compensation `remedies` committed in `currency` (saturating).
+  static func committed(in remedies: [Redress_V1_Remedy], currency: String) -> Int64 {
     var total: Int64 = 0
-    for body in bodies {
-      let member = try Redress_V1_Remedy(serializedBytes: body)
-      guard member.compensation.committed.currency == currency else { continue }
+    for member in remedies where member.compensation.committed.currency == currency {
       let (sum, overflow) = total.addingReportingOverflow(member.compensation.committed.amountMinor)
       total = overflow ? .max : sum
     }
@@ -435,13 +438,40 @@ public struct RemediationStore: Sendable {
     return try Redress_V1_Remedy(serializedBytes: body)
   }
 
+  /// The indexed columns of a remedy, derived from it; both backends store the same ones.
+  struct Columns {
+    var version: Int64
+    var status: Int
+    var stage: Int
+    var owner: String
+    var overdue: Bool
+    var recurrence: Bool
+    var lessonFingerprint: String?
+    var nextDeadline: Double?
+    var groupID: String
+    var customerID: String
+    var body: Data
+
+    init(_ remedy: Redress_V1_Remedy) throws {
+      self.version = remedy.version
+      self.status = remedy.status.rawValue
+      self.stage = remedy.currentStage.rawValue
+      self.owner = remedy.owner
+      self.overdue = remedy.overdue
+      self.recurrence = !remedy.recurrenceOf.isEmpty
+      self.lessonFingerprint = remedy.hasLesson && !remedy.lesson.fingerprint.isEmpty ? remedy.lesson.fingerprint : nil
+      self.nextDeadline = Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970
+      self.groupID = remedy.groupID
+      self.customerID = remedy.customer.id
+      self.body = try remedy.serializedBytes()
+    }
+  }
+
   private static func columns(_ remedy: Redress_V1_Remedy) throws -> StatementArguments {
-    let fingerprint: String? = remedy.hasLesson && !remedy.lesson.fingerprint.isEmpty ? remedy.lesson.fingerprint : nil
-    let body: Data = try remedy.serializedBytes()
+    let c = try Columns(remedy)
     return [
-      remedy.version, remedy.status.rawValue, remedy.currentStage.rawValue, remedy.owner, remedy.overdue,
-      !remedy.recurrenceOf.isEmpty, fingerprint, Playbook.nextDeadline(of: remedy)?.timeIntervalSince1970,
-      remedy.groupID, remedy.customer.id, body,
+      c.version, c.status, c.stage, c.owner, c.overdue, c.recurrence, c.lessonFingerprint, c.nextDeadline, c.groupID,
+      c.customerID, c.body,
     ]
   }
 
@@ -487,7 +517,7 @@ public struct RemediationStore: Sendable {
     )
   }
 
-  private static func fingerprint(in action: Redress_V1_ActRequest.OneOf_Action) -> String? {
+  static func fingerprint(in action: Redress_V1_ActRequest.OneOf_Action) -> String? {
     switch action {
     case .investigate(let request): request.fingerprint
     case .learn(let request): request.fingerprint

@@ -12,7 +12,7 @@ import RedressSchemas
 /// every ``RemediationConfig/deadlineCheckInterval`` and, on graceful shutdown, ends every watch stream so the
 /// server can drain.
 public final class DeadlineTimer: Service, Sendable {
-  private let store: RemediationStore
+  private let store: any RemediationStorage
   private let playbook: Playbook
   private let clock: any WallClock
   private let broadcaster: RemedyBroadcaster
@@ -20,7 +20,7 @@ public final class DeadlineTimer: Service, Sendable {
   private let logger: Logger
 
   init(
-    store: RemediationStore,
+    store: any RemediationStorage,
     playbook: Playbook,
     clock: any WallClock,
     broadcaster: RemedyBroadcaster,

@@ -43,6 +43,15 @@ public struct ServerOptions: ParsableArguments, Sendable {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [config: log.level; default: info]")
   public var logLevel: String?
 
+  @Option(name: .customLong("database"), help: ArgumentHelp("PostgreSQL instead of the embedded SQLite: postgres://USER@HOST:PORT/DATABASE[?sslmode=verify-full|require|disable&sslrootcert=PATH] (no password in it). [config: database.url]", valueName: "url"))
+  public var databaseURL: String?
+
+  @Option(name: .customLong("database-password-file"), help: ArgumentHelp("File holding the database password (or the environment variable REDRESS_<SERVICE>_DATABASE_PASSWORD). [config: database.password_file]", valueName: "path"))
+  public var databasePasswordFile: String?
+
+  @Option(name: .customLong("database-max-connections"), help: "Connections in this replica's pool. [config: database.max_connections; default: 10]")
+  public var databaseMaxConnections: Int?
+
   public init() {}
 
   /// The values given on the command line, by configuration key.
@@ -60,6 +69,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
     values["rate.per_second"] = self.ratePerSecond.map { String($0) }
     values["rate.burst"] = self.rateBurst.map(String.init)
     values["log.level"] = self.logLevel
+    values["database.url"] = self.databaseURL
+    values["database.password_file"] = self.databasePasswordFile
+    values["database.max_connections"] = self.databaseMaxConnections.map(String.init)
     return values
   }
 }

@@ -35,6 +35,8 @@ public struct ServiceSettings: Sendable {
   public var logLevel: Logger.Level
   /// For the service's own keys.
   public var reader: SettingsReader
+  /// PostgreSQL when `database.url` is set; `nil`: the embedded SQLite in ``dataDirectory``.
+  public var postgres: PostgresSettings?
 
   /// Resolves the shared settings and prepares ``reader`` for the service's own.
   ///
@@ -96,6 +98,20 @@ public struct ServiceSettings: Sendable {
     guard rate >= 0, burst > 0 else {
       throw SettingsError("rate.per_second must be ≥ 0 (0 turns limiting off) and rate.burst > 0")
     }
+    var postgres: PostgresSettings?
+    if let url = try reader.string("database.url") {
+      // The password never comes from a flag or the URL: a file (mode 0600 in production) or the environment.
+      var password = try reader.string("database.password")
+      if let file = try reader.string("database.password_file") {
+        do {
+          password = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        } catch {
+          throw SettingsError("database.password_file \(file) cannot be read: \(error.localizedDescription)")
+        }
+      }
+      postgres = try PostgresSettings(
+        url: url, password: password, maxConnections: try reader.int("database.max_connections") ?? 10)
+    }
     let levelName = try reader.string("log.level") ?? "info"
     guard let level = Logger.Level(rawValue: levelName) else {
       throw SettingsError("log.level must be one of trace, debug, info, notice, warning, error, critical; not '\(levelName)'")
@@ -109,7 +125,8 @@ public struct ServiceSettings: Sendable {
       directory: directory,
       rateLimit: rate == 0 ? nil : RateLimiter.Config(ratePerSecond: rate, burst: burst),
       logLevel: level,
-      reader: reader
+      reader: reader,
+      postgres: postgres
     )
   }
 

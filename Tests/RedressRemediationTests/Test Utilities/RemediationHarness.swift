@@ -5,6 +5,7 @@ import RedressPKI
 import RedressRemediation
 import RedressSchemas
 import RedressService
+import RedressTestSupport
 import RedressWire
 import ServiceLifecycle
 
@@ -52,6 +53,28 @@ final class TemporaryDirectory: Sendable {
   }
 }
 
+/// The store backends a parameterised suite runs against.
+enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+  case sqlite, postgres
+
+  var description: String { self.rawValue }
+
+  /// Runs `body` with a new, empty database of this kind (a PostgreSQL test without a server is skipped
+  /// loudly, or fails when CI requires PostgreSQL).
+  func withDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
+    switch self {
+    case .sqlite: try await body(.sqlite(try TemporaryDirectory()))
+    case .postgres: try await TestPostgres.withDatabase { url in try await body(.postgres(url: url)) }
+    }
+  }
+}
+
+/// Data that outlives one run of the service (restart tests run twice on the same one).
+enum TestDatabase: Sendable {
+  case sqlite(TemporaryDirectory)
+  case postgres(url: String)
+}
+
 /// A running remediation service (RemediationApplication in a ServiceGroup) on 127.0.0.1, a free port, over TLS,
 /// with a manual clock.
 struct RemediationHarness: Sendable {
@@ -77,24 +100,46 @@ struct RemediationHarness: Sendable {
     await self.group.triggerGracefulShutdown()
   }
 
-  /// Starts the service on the database in `directory`, runs `body` with a client, then shuts down gracefully.
+  /// Starts the service on the SQLite database in `directory`, runs `body` with a client, then shuts down.
   static func run<T: Sendable>(
     directory: TemporaryDirectory? = nil,
     clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
     configure: (inout RemediationConfig) -> Void = { _ in },
     _ body: (RemediationHarness) async throws -> T
   ) async throws -> T {
-    let directory = try directory ?? TemporaryDirectory()
+    try await Self.run(database: .sqlite(try directory ?? TemporaryDirectory()), clock: clock, configure: configure, body)
+  }
+
+  /// Starts the service on a new database of `backend`, runs `body`, then shuts down.
+  static func run(
+    _ backend: Backend,
+    clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
+    configure: (inout RemediationConfig) -> Void = { _ in },
+    _ body: (RemediationHarness) async throws -> Void
+  ) async throws {
+    try await backend.withDatabase { database in
+      try await Self.run(database: database, clock: clock, configure: configure, body)
+    }
+  }
+
+  /// Starts the service on `database`, runs `body` with a client, then shuts down gracefully.
+  static func run<T: Sendable>(
+    database: TestDatabase,
+    clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
+    configure: (inout RemediationConfig) -> Void = { _ in },
+    _ body: (RemediationHarness) async throws -> T
+  ) async throws -> T {
     var config = RemediationConfig.defaults
     // The background loop checks once at start and then not again during a test; tests call checkDeadlines().
     config.deadlineCheckInterval = .seconds(3_600)
     configure(&config)
     var logger = Logger(label: "remediation-test")
     logger.logLevel = .warning
+    let appDatabase = try await Self.open(database, logger: logger)
     let app = try RemediationApplication(
       config: config,
       server: .init(host: "127.0.0.1", port: 0, security: try RemediationTestPKI.shared.serverSecurity()),
-      databasePath: directory.url.appendingPathComponent("remediation.sqlite").path,
+      database: appDatabase,
       directory: try People.directory(),
       rateLimiter: nil,
       clock: clock,
@@ -131,6 +176,18 @@ struct RemediationHarness: Sendable {
         try? await tasks.waitForAll()
         throw error
       }
+    }
+  }
+
+  /// The application's database for `database`, migrated.
+  static func open(_ database: TestDatabase, logger: Logger) async throws -> RemediationDatabase {
+    switch database {
+    case .sqlite(let directory):
+      return .sqlite(path: directory.url.appendingPathComponent("remediation.sqlite").path)
+    case .postgres(let url):
+      let settings = try PostgresSettings(url: url, password: nil)
+      try await RemediationApplication.migrate(settings, logger: logger)
+      return .postgres(settings)
     }
   }
 
