@@ -238,7 +238,6 @@ let package = Package(
         "RedressPKI",
         "RedressWire",
         "RedressSchemas",
-        .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,0 +1,121 @@
+import Foundation
+import GRPCCore
+import Logging
+import RedressRemediation
+import RedressSchemas
+import RedressService
+import RedressTestSupport
+import Testing
+
+/// Two remediation replicas on one PostgreSQL database (issue 14): every guarantee holds across them.
+@Suite("Remediation replicas on PostgreSQL")
+struct ReplicaTests {
+  /// Runs `body` with two replicas (each its own server and pool) on one new database and one clock.
+  func twoReplicas(_ body: (RemediationHarness, RemediationHarness) async throws -> Void) async throws {
+    try await TestPostgres.withDatabase { url in
+      let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
+      try await RemediationHarness.run(database: .postgres(url: url), clock: clock) { a in
+        try await RemediationHarness.run(database: .postgres(url: url), clock: clock) { b in
+          try await body(a, b)
+        }
+      }
+    }
+  }
+
+  @Test("replicas starting at once apply the migrations once")
+  func concurrentMigrations() async throws {
+    try await TestPostgres.withDatabase { url in
+      let settings = try PostgresSettings(url: url, password: nil)
+      let logger = Logger(label: "replica-test")
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<4 {
+          group.addTask { try await RemediationApplication.migrate(settings, logger: logger) }
+        }
+        try await group.waitForAll()
+      }
+    }
+  }
+
+  @Test("the same incident opened through both replicas at once is one remedy")
+  func openIsIdempotentAcrossReplicas() async throws {
+    try await self.twoReplicas { a, b in
+      let incident = Incidents.make()
+      let answers = try await withThrowingTaskGroup(of: Redress_V1_OpenRemedyResponse.self) { group in
+        for index in 0..<16 {
+          let replica = index.isMultiple(of: 2) ? a : b
+          group.addTask { try await replica.intake.open(incident) }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      #expect(Set(answers.map(\.remedy.id)).count == 1)
+      #expect(answers.filter { !$0.alreadyOpen }.count == 1)
+    }
+  }
+
+  @Test("a change through one replica reaches a watcher on the other, in order, once")
+  func watchAcrossReplicas() async throws {
+    try await self.twoReplicas { a, b in
+      var walk = try await Walk.open(a)
+      let watcher = Watcher()
+      let remedyID = walk.remedy.id
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await watcher.run(b.desk(People.rita), remedyID: remedyID) }
+        defer { group.cancelAll() }
+        _ = try await watcher.next(1)
+        try await walk.act(Do.receipt())
+        try await walk.act(Do.investigate())
+        try await walk.act(Do.apologize())
+        let changes = try await watcher.next(3).map(\.change)
+        #expect(changes.map(\.entry.version) == [2, 3, 4])
+        #expect(changes.map(\.entry.action) == ["receipt", "investigate", "apologize"])
+        #expect(changes.last?.remedy == walk.remedy)
+      }
+    }
+  }
+
+  @Test("two replicas acting on one version: one wins, the other is told the remedy changed")
+  func staleAcrossReplicas() async throws {
+    try await self.twoReplicas { a, b in
+      let remedy = try await a.open(Incidents.make())
+      let results = await withTaskGroup(of: Result<Redress_V1_Remedy, any Error>.self) { group in
+        for (index, replica) in [a, b, a, b].enumerated() {
+          group.addTask {
+            await Result(asyncCatching: { try await replica.desk(People.olivia).act(remedy, Do.note("from replica \(index)", internal: true)) })
+          }
+        }
+        return await group.reduce(into: []) { $0.append($1) }
+      }
+      let won = results.compactMap { try? $0.get() }
+      #expect(won.count == 1)
+      #expect(won.first?.version == 2)
+      for case .failure(let error) in results {
+        #expect((error as? RPCError)?.code == .aborted, "\(error)")
+      }
+      #expect(try await b.desk(People.rita).get(remedy.id).timeline.count == 2)
+    }
+  }
+
+  @Test("a deadline both replicas' timers see fires once")
+  func deadlineFiresOnce() async throws {
+    try await self.twoReplicas { a, b in
+      let remedy = try await a.open(Incidents.make(priority: .p2))
+      a.clock.advance(by: 4 * 3_600)
+      let fired = try await withThrowingTaskGroup(of: [String].self) { group in
+        for replica in [a, b, a, b] {
+          group.addTask { try await replica.app.timer.checkDeadlines() }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+      }
+      #expect(fired == [remedy.id])
+      let stored = try await b.desk(People.rita).get(remedy.id)
+      #expect(stored.escalations.map(\.kind) == ["overdue:acknowledge"])
+      #expect(stored.version == 2)
+    }
+  }
+}
+
+extension Result where Failure == any Error {
+  init(asyncCatching body: () async throws -> Success) async {
+    do { self = .success(try await body()) } catch { self = .failure(error) }
+  }
+}
