@@ -27,6 +27,7 @@ public final class RemediationApplication: Sendable {
   /// (and stopped after it).
   private let databaseServices: [any Service]
   private let listener: (any Service)?
+  private let postgres: PostgresRemediationStore?
 
   /// - Parameters:
   ///   - config: The playbook's policy and the timers.
@@ -69,12 +70,14 @@ public final class RemediationApplication: Sendable {
       store = try RemediationStore(path: path)
       self.databaseServices = []
       self.listener = nil
+      self.postgres = nil
     case .postgres(let settings):
       let client = try settings.makeClient(logger: logger)
       let postgres = PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger)
       store = postgres
       self.databaseServices = [client]
       self.listener = RemedyChangeListener(store: postgres, broadcaster: broadcaster, logger: logger)
+      self.postgres = postgres
     }
     let playbook = Playbook(policy: config.policy)
     let service = RemediationService(
@@ -106,7 +109,12 @@ public final class RemediationApplication: Sendable {
   /// The services to run, in order: the database pool (PostgreSQL), the server, the timer, the change listener
   /// (PostgreSQL). A `ServiceGroup` stops them in reverse order: watches end first, the pool last.
   public var services: [any Service] {
-    self.databaseServices + [self.server, self.timer] + (self.listener.map { [$0] } ?? [])
+    var services = self.databaseServices + [self.server, self.timer]
+    if let listener = self.listener { services.append(listener) }
+    if let postgres = self.postgres {
+      services.append(DatabaseHealth(health: self.server.health, timeout: postgres.deadline) { try await postgres.ping() })
+    }
+    return services
   }
 
   /// Applies the PostgreSQL schema migrations (safe when replicas start at once), with a pool of its own that

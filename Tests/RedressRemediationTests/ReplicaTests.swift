@@ -114,6 +114,25 @@ struct ReplicaTests {
   }
 }
 
+@Suite("Remediation without its database")
+struct DatabaseDownTests {
+  @Test("with PostgreSQL unreachable, calls answer UNAVAILABLE and health turns NOT_SERVING")
+  func unreachable() async throws {
+    // Port 1: nothing listens there (a privileged port no test binds), so every connection is refused.
+    try await RemediationHarness.run(database: .unreachablePostgres(url: "postgres://redress@127.0.0.1:1/none?sslmode=disable")) { harness in
+      let error = await expectError(.unavailable, containing: "database") {
+        try await harness.intake.open(Incidents.make())
+      }
+      #expect(error != nil)
+      try await withTimeout(.seconds(20), "health to turn NOT_SERVING") {
+        while harness.app.server.health.status() != .notServing {
+          try await Task.sleep(for: .milliseconds(50))
+        }
+      }
+    }
+  }
+}
+
 extension Result where Failure == any Error {
   init(asyncCatching body: () async throws -> Success) async {
     do { self = .success(try await body()) } catch { self = .failure(error) }

@@ -88,6 +88,11 @@ public struct PostgresRemediationStore: Sendable {
     ]
   )
 
+  /// One round trip to the database (the health probe).
+  public func ping() async throws {
+    try await self.reading { db in _ = try await db.query("SELECT 1", logger: self.logger) }
+  }
+
   /// Applies the schema migrations not applied yet (safe when replicas start together).
   public func migrate() async throws {
     try await withDatabaseDeadline(self.deadline * 3) {

@@ -19,6 +19,11 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
 
   public init() {}
 
+  /// The status of `service` ("" for the whole server), `nil` before one is set.
+  public func status(forService service: String = "") -> ServingStatus? {
+    self.state.withLock { $0.statuses[service] }
+  }
+
   /// Sets the status of `service` ("" for the whole server) and tells every watcher of it.
   public func setStatus(_ status: ServingStatus, forService service: String = "") {
     self.state.withLock { state in

@@ -73,6 +73,8 @@ enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
 enum TestDatabase: Sendable {
   case sqlite(TemporaryDirectory)
   case postgres(url: String)
+  /// A PostgreSQL URL used as is (no migration): for a server that is down.
+  case unreachablePostgres(url: String)
 }
 
 /// A running remediation service (RemediationApplication in a ServiceGroup) on 127.0.0.1, a free port, over TLS,
@@ -188,6 +190,8 @@ struct RemediationHarness: Sendable {
       let settings = try PostgresSettings(url: url, password: nil)
       try await RemediationApplication.migrate(settings, logger: logger)
       return .postgres(settings)
+    case .unreachablePostgres(let url):
+      return .postgres(try PostgresSettings(url: url, password: nil, connectTimeout: .milliseconds(500)))
     }
   }
 
