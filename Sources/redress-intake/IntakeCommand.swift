@@ -93,6 +93,13 @@ struct IntakeCommand: AsyncParsableCommand {
       settings = try await ServiceSettings.load(
         options: self.server, extraFlags: self.flagValues, service: "intake", defaultPort: 7443)
       config = try IntakeConfig(settings: settings)
+      // The shared options include --database; intake's store is SQLite-only for now (issue 14): refuse rather
+      // than silently write to a local file while the operator believes it is on PostgreSQL.
+      if settings.postgres != nil {
+        throw ServiceSettings.SettingsError(
+          "intake cannot use PostgreSQL yet (database.url / --database): it runs on SQLite in data_dir, one replica; remediation can use PostgreSQL"
+        )
+      }
     } catch {
       throw ValidationError("\(error)")
     }
