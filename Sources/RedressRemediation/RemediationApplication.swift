@@ -120,11 +120,35 @@ public final class RemediationApplication: Sendable {
   /// Applies the PostgreSQL schema migrations (safe when replicas start at once), with a pool of its own that
   /// is closed afterwards. Call before running ``services``.
   public static func migrate(_ settings: PostgresSettings, logger: Logger) async throws {
+    try await Self.withPostgres(settings, logger: logger) { try await $0.migrate() }
+  }
+
+  /// Moves a SQLite database (the embedded default) to PostgreSQL: migrates the PostgreSQL schema, then copies
+  /// every remedy with its change log and the groups into it (which must hold no remedies yet).
+  ///
+  /// - Returns: How many remedies were copied.
+  public static func importSQLite(at path: String, into settings: PostgresSettings, logger: Logger) async throws -> Int {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw ServiceSettings.SettingsError("no SQLite database at \(path)")
+    }
+    let sqlite = try RemediationStore(path: path)
+    return try await Self.withPostgres(settings, logger: logger) { postgres in
+      try await postgres.migrate()
+      return try await postgres.importRemedies(from: sqlite)
+    }
+  }
+
+  /// Runs `body` with a store over a pool of its own, closed afterwards.
+  private static func withPostgres<T: Sendable>(
+    _ settings: PostgresSettings,
+    logger: Logger,
+    _ body: (PostgresRemediationStore) async throws -> T
+  ) async throws -> T {
     let client = try settings.makeClient(logger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { group in
+    return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { await client.run() }
       defer { group.cancelAll() }
-      try await PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger).migrate()
+      return try await body(PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
     }
   }
 

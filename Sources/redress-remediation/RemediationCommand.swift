@@ -67,6 +67,9 @@ struct RemediationCommand: AsyncParsableCommand {
 
   @OptionGroup var serviceLevels: ServiceLevelOptions
 
+  @Option(name: .customLong("import-sqlite"), help: ArgumentHelp("Copy this SQLite database (remediation.sqlite) into the empty PostgreSQL database that --database names and exit (stop the SQLite service first).", valueName: "path"))
+  var importSQLite: String?
+
   @Option(name: .customLong("watch-buffered-changes"), help: "Changes a watcher may fall behind before its stream ends (it resumes). [config: watch.buffered_changes; default: 1024]")
   var watchBuffered: Int?
 
@@ -104,6 +107,14 @@ struct RemediationCommand: AsyncParsableCommand {
     }
     ServiceRunner.bootstrapLogging(level: settings.logLevel)
     let logger = Logger(label: "redress.remediation")
+    if let path = self.importSQLite {
+      guard let postgres = settings.postgres else {
+        throw ValidationError("--import-sqlite needs --database (the PostgreSQL database to copy into)")
+      }
+      let copied = try await RemediationApplication.importSQLite(at: path, into: postgres, logger: logger)
+      print("imported \(copied) remedies from \(path) into \(postgres)")
+      return
+    }
     if let postgres = settings.postgres {
       logger.info("using PostgreSQL", metadata: ["database": "\(postgres)"])
       try await RemediationApplication.migrate(postgres, logger: logger)

@@ -138,3 +138,49 @@ extension Result where Failure == any Error {
     do { self = .success(try await body()) } catch { self = .failure(error) }
   }
 }
+
+@Suite("Moving from SQLite to PostgreSQL")
+struct ImportTests {
+  @Test("--import-sqlite copies remedies, change logs and groups; the service goes on from there")
+  func importSQLite() async throws {
+    try await TestPostgres.withDatabase { url in
+      let directory = try TemporaryDirectory()
+      let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
+      let (before, root) = try await RemediationHarness.run(database: .sqlite(directory), clock: clock) { harness in
+        var walk = try await Walk.open(harness, Incidents.make(id: "inc_root"))
+        try await walk.act(Do.investigate(forGroup: true))
+        try await walk.act(Do.apologize())
+        try await walk.act(Do.offer(compensation: [20_000]), as: People.alice)
+        try await walk.act(Do.respond(1, .accepted))
+        try await walk.act(Do.compensate(20_000, key: "big"))
+        let other = try await harness.open(Incidents.make(id: "inc_other"))
+        return ([walk.remedy, other], walk.remedy)
+      }
+      let settings = try PostgresSettings(url: url, password: nil)
+      let logger = Logger(label: "import-test")
+      let path = directory.url.appendingPathComponent("remediation.sqlite").path
+      #expect(try await RemediationApplication.importSQLite(at: path, into: settings, logger: logger) == 2)
+      await #expect(throws: ServiceSettings.SettingsError.self) {
+        try await RemediationApplication.importSQLite(at: path, into: settings, logger: logger)
+      }
+      try await RemediationHarness.run(database: .postgres(url: url), clock: clock) { harness in
+        for remedy in before {
+          #expect(try await harness.desk(People.rita).get(remedy.id) == remedy)
+        }
+        // The change log came along: a watch from version 1 replays every change.
+        let watcher = Watcher()
+        let replayed = try await withThrowingTaskGroup(of: Void.self) { group in
+          group.addTask { await watcher.run(harness.desk(People.rita), remedyID: root.id, afterVersion: 1) }
+          defer { group.cancelAll() }
+          return try await watcher.next(Int(root.version) - 1)
+        }
+        #expect(replayed.map(\.change.entry.version) == Array(2...root.version))
+        // Work goes on: the item awaiting approval is approved, and the group's findings reach a new member.
+        let approved = try await harness.desk(People.aaron).act(root, Do.approve("cmp-1"))
+        #expect(approved.currentStage == .fix)
+        let member = try await harness.open(Incidents.make(id: "inc_member", groupRoot: "inc_root"))
+        #expect(member.investigation.sharedFromRemedyID == root.id)
+      }
+    }
+  }
+}

@@ -454,3 +454,62 @@ extension PostgresRemediationStore {
     return RemediationStore.committed(in: members, currency: currency)
   }
 }
+
+// MARK: - Import (from the embedded SQLite store)
+
+extension PostgresRemediationStore {
+  /// Copies every remedy, its change log and the groups' shared investigations from `sqlite` into this
+  /// (empty, migrated) database, 200 remedies per transaction; returns how many remedies were copied.
+  ///
+  /// Refuses a database that already holds remedies, so it cannot merge two histories by accident. Run it with
+  /// the service stopped on the SQLite side (nothing may change there meanwhile).
+  public func importRemedies(from sqlite: RemediationStore) async throws -> Int {
+    let existing = try await self.reading { db in
+      let rows = try await db.query("SELECT count(*) FROM remedy", logger: self.logger)
+      var count: Int64 = 0
+      for try await value in rows.decode(Int64.self) { count = value }
+      return count
+    }
+    guard existing == 0 else {
+      throw ServiceSettings.SettingsError("the PostgreSQL database already holds \(existing) remedies: import only into an empty one")
+    }
+    var copied = 0
+    var after: String?
+    while true {
+      let batch = try await sqlite.export(afterID: after, limit: 200)
+      guard let last = batch.last else { break }
+      let rows = batch.map { Change(remedy: $0.remedy, entry: Redress_V1_TimelineEntry()) }
+      let logs = batch.map { $0.changes.map { Change(remedy: $0.remedy, entry: $0.entry) } }
+      try await self.transaction { db in
+        for (index, row) in rows.enumerated() {
+          guard try await self.insert(db, row.remedy) else {
+            throw ServiceSettings.SettingsError("remedy \(row.remedy.id) collides with one already imported (tenant, incident)")
+          }
+          for change in logs[index] {
+            let entry: Data = try change.entry.serializedBytes()
+            let state: Data = try change.remedy.serializedBytes()
+            try await db.query(
+              "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (\(row.remedy.id), \(change.remedy.version), \(entry), \(state))",
+              logger: self.logger
+            )
+          }
+        }
+      }
+      copied += batch.count
+      after = last.remedy.id
+    }
+    for group in try await sqlite.exportGroups() {
+      let bytes: Data = try group.investigation.serializedBytes()
+      try await self.transaction { db in
+        try await db.query(
+          """
+          INSERT INTO remedy_group (tenant, group_id, source_remedy_id, investigator, investigation)
+          VALUES (\(group.tenant), \(group.group), \(group.source), \(group.investigator), \(bytes))
+          """,
+          logger: self.logger
+        )
+      }
+    }
+    return copied
+  }
+}

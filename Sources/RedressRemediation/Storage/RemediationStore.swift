@@ -526,3 +526,42 @@ public struct RemediationStore: Sendable {
     }
   }
 }
+
+// MARK: - Export (moving to PostgreSQL)
+
+extension RemediationStore {
+  /// One remedy with its whole change log, for moving a database.
+  public struct Exported: Sendable {
+    public var remedy: Redress_V1_Remedy
+    public var changes: [(entry: Redress_V1_TimelineEntry, remedy: Redress_V1_Remedy)]
+  }
+
+  /// Up to `limit` remedies after id `afterID` (in id order), each with its change log.
+  public func export(afterID: String?, limit: Int) async throws -> [Exported] {
+    try await self.writer.read { db in
+      let bodies = try Data.fetchAll(
+        db, sql: "SELECT body FROM remedy WHERE id > ? ORDER BY id LIMIT ?", arguments: [afterID ?? "", limit])
+      return try bodies.map { body in
+        let remedy = try Redress_V1_Remedy(serializedBytes: body)
+        let rows = try Row.fetchAll(
+          db, sql: "SELECT entry, remedy FROM remedy_change WHERE remedy_id = ? ORDER BY version", arguments: [remedy.id])
+        let changes = try rows.map { row -> (entry: Redress_V1_TimelineEntry, remedy: Redress_V1_Remedy) in
+          let entry: Data = row["entry"]
+          let state: Data = row["remedy"]
+          return (try Redress_V1_TimelineEntry(serializedBytes: entry), try Redress_V1_Remedy(serializedBytes: state))
+        }
+        return Exported(remedy: remedy, changes: changes)
+      }
+    }
+  }
+
+  /// Every group's shared investigation: (tenant, group, source remedy, investigator, the request).
+  public func exportGroups() async throws -> [(tenant: String, group: String, source: String, investigator: String, investigation: Redress_V1_Investigate)] {
+    try await self.writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT tenant, group_id, source_remedy_id, investigator, investigation FROM remedy_group").map { row in
+        let bytes: Data = row["investigation"]
+        return (row["tenant"], row["group_id"], row["source_remedy_id"], row["investigator"], try Redress_V1_Investigate(serializedBytes: bytes))
+      }
+    }
+  }
+}
