@@ -76,7 +76,7 @@ public final class RemediationApplication: Sendable {
       let postgres = PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger)
       store = postgres
       self.databaseServices = [client]
-      self.listener = RemedyChangeListener(store: postgres, broadcaster: broadcaster, logger: logger)
+      self.listener = RemedyChangeListener.make(store: postgres, broadcaster: broadcaster, logger: logger)
       self.postgres = postgres
     }
     let playbook = Playbook(policy: config.policy)

@@ -79,3 +79,19 @@ public enum TestPostgres {
     return (status, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
   }
 }
+
+/// The store backends a parameterised suite runs against: `@Test(arguments: Backend.allCases)`.
+public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+  case sqlite, postgres
+
+  public var description: String { self.rawValue }
+
+  /// Runs `body` with `nil` (SQLite: the test makes its own file) or the URL of a new, empty PostgreSQL
+  /// database (skipped loudly without a server, or failing when CI requires PostgreSQL).
+  public func withPostgresURL(_ body: (String?) async throws -> Void) async throws {
+    switch self {
+    case .sqlite: try await body(nil)
+    case .postgres: try await TestPostgres.withDatabase { url in try await body(url) }
+    }
+  }
+}

@@ -66,6 +66,12 @@ struct IntakeCommand: AsyncParsableCommand {
   @Option(name: .customLong("outbox-outage-probe-ms"), help: "While remediation is unreachable, the longest wait before trying again (and redialling): how soon delivery resumes once it answers. [config: outbox.outage_probe_ms; default: 1000]")
   var outboxOutageProbe: Int?
 
+  @Option(name: .customLong("outbox-claim-lease-ms"), help: "With PostgreSQL: how long a replica's claim on the incidents it is delivering keeps other replicas off them (how long a dead replica's incidents wait). [config: outbox.claim_lease_ms; default: 30000]")
+  var outboxClaimLease: Int?
+
+  @Option(name: .customLong("import-sqlite"), help: ArgumentHelp("Copy this SQLite database (intake.sqlite) into the empty PostgreSQL database that --database names and exit (stop the SQLite service first).", valueName: "path"))
+  var importSQLite: String?
+
   /// The intake flags that were given, by configuration key.
   private var flagValues: [String: String] {
     var values: [String: String] = [:]
@@ -83,6 +89,7 @@ struct IntakeCommand: AsyncParsableCommand {
     values[IntakeConfig.Keys.outboxMaxBackoffMS] = self.outboxMaxBackoff.map(String.init)
     values[IntakeConfig.Keys.outboxCallTimeoutMS] = self.outboxCallTimeout.map(String.init)
     values[IntakeConfig.Keys.outboxOutageProbeMS] = self.outboxOutageProbe.map(String.init)
+    values[IntakeConfig.Keys.outboxClaimLeaseMS] = self.outboxClaimLease.map(String.init)
     return values
   }
 
@@ -93,18 +100,23 @@ struct IntakeCommand: AsyncParsableCommand {
       settings = try await ServiceSettings.load(
         options: self.server, extraFlags: self.flagValues, service: "intake", defaultPort: 7443)
       config = try IntakeConfig(settings: settings)
-      // The shared options include --database; intake's store is SQLite-only for now (issue 14): refuse rather
-      // than silently write to a local file while the operator believes it is on PostgreSQL.
-      if settings.postgres != nil {
-        throw ServiceSettings.SettingsError(
-          "intake cannot use PostgreSQL yet (database.url / --database): it runs on SQLite in data_dir, one replica; remediation can use PostgreSQL"
-        )
-      }
     } catch {
       throw ValidationError("\(error)")
     }
     ServiceRunner.bootstrapLogging(level: settings.logLevel)
     let logger = Logger(label: "redress.intake")
+    if let path = self.importSQLite {
+      guard let postgres = settings.postgres else {
+        throw ValidationError("--import-sqlite needs --database (the PostgreSQL database to copy into)")
+      }
+      let copied = try await IntakeApplication.importSQLite(at: path, into: postgres, logger: logger)
+      print("imported \(copied) incidents from \(path) into \(postgres)")
+      return
+    }
+    if let postgres = settings.postgres {
+      logger.info("using PostgreSQL", metadata: ["database": "\(postgres)"])
+      try await IntakeApplication.migrate(postgres, logger: logger)
+    }
     let app = try IntakeApplication(
       config: config,
       directory: settings.directory,

@@ -3,6 +3,7 @@ import GRPCCore
 import RedressIntake
 import RedressSchemas
 import RedressService
+import RedressTestSupport
 import Testing
 
 @Suite("Who may do what")
@@ -105,9 +106,9 @@ struct AccessTests {
     }
   }
 
-  @Test("another tenant's incident is not found, exactly like an unknown id, and is never listed")
-  func tenantIsolation() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("another tenant's incident is not found, exactly like an unknown id, and is never listed", arguments: Backend.allCases)
+  func tenantIsolation(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         let acme = try await intake.submitIncident(
           submitRequest("k", validReport()), metadata: bearer(TestIdentities.toolA.token))

@@ -115,25 +115,6 @@ struct ConfigurationTests {
     #expect(shortRetention?.message.contains("7 days") == true)
   }
 
-  @Test("redress-intake refuses --database: its store is SQLite-only for now")
-  func refusesPostgres() async throws {
-    let process = Process()
-    process.executableURL = try ChildIntake.executable()
-    let identities = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-      "../../Deployment/config/identities.example.json").standardized.path
-    process.arguments = [
-      "--plaintext-for-testing-only", "--identities", identities, "--database", "postgres://redress@127.0.0.1:5432/redress",
-    ]
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let data = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus != 0)
-    #expect(String(decoding: data, as: UTF8.self).contains("intake cannot use PostgreSQL yet"))
-  }
-
   @Test("redress-intake --help documents every option")
   func help() async throws {
     let process = Process()

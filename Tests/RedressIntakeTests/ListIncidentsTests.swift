@@ -5,6 +5,7 @@ import RedressIntake
 import RedressSchemas
 import RedressService
 import SwiftProtobuf
+import RedressTestSupport
 import Testing
 
 @Suite("Listing incidents")
@@ -33,10 +34,10 @@ struct ListIncidentsTests {
 
   func ids(_ response: Redress_V1_ListIncidentsResponse) -> [String] { response.incidents.map(\.id) }
 
-  @Test("incidents are listed newest first and filters combine")
-  func filters() async throws {
+  @Test("incidents are listed newest first and filters combine", arguments: Backend.allCases)
+  func filters(backend: Backend) async throws {
     let clock = ManualWallClock(start: Date())
-    try await IntakeHarness.run(clock: clock) { harness in
+    try await IntakeHarness.run(backend, clock: clock) { harness in
       try await harness.withClient { intake in
         let seeded = try await self.seed(intake, clock: clock)
         try await harness.app.store.recordDelivery(incidentID: seeded[1].id, remedyID: "rem_1")
@@ -76,10 +77,10 @@ struct ListIncidentsTests {
     }
   }
 
-  @Test("pages carry an opaque token and together list every incident once")
-  func paging() async throws {
+  @Test("pages carry an opaque token and together list every incident once", arguments: Backend.allCases)
+  func paging(backend: Backend) async throws {
     let clock = ManualWallClock(start: Date())
-    try await IntakeHarness.run(clock: clock) { harness in
+    try await IntakeHarness.run(backend, clock: clock) { harness in
       try await harness.withClient { intake in
         let seeded = try await self.seed(intake, clock: clock)
         var seen: [String] = []
@@ -98,9 +99,9 @@ struct ListIncidentsTests {
     }
   }
 
-  @Test("incidents with the same receipt time page without loss or repeats")
-  func pagingTies() async throws {
-    try await IntakeHarness.run(clock: ManualWallClock(start: Date())) { harness in
+  @Test("incidents with the same receipt time page without loss or repeats", arguments: Backend.allCases)
+  func pagingTies(backend: Backend) async throws {
+    try await IntakeHarness.run(backend, clock: ManualWallClock(start: Date())) { harness in
       try await harness.withClient { intake in
         let response = try await intake.submitIncidents(metadata: self.token) { writer in
           try await writer.write(contentsOf: (0..<7).map { submitRequest("tie-\($0)", validReport()) })
@@ -120,10 +121,10 @@ struct ListIncidentsTests {
     }
   }
 
-  @Test("page size above 500, a foreign page token, or a token reused with other filters is invalidArgument")
-  func invalidRequests() async throws {
+  @Test("page size above 500, a foreign page token, or a token reused with other filters is invalidArgument", arguments: Backend.allCases)
+  func invalidRequests(backend: Backend) async throws {
     let clock = ManualWallClock(start: Date())
-    try await IntakeHarness.run(clock: clock) { harness in
+    try await IntakeHarness.run(backend, clock: clock) { harness in
       try await harness.withClient { intake in
         _ = try await self.seed(intake, clock: clock)
         let tooBig = try await #require(throws: RPCError.self) {

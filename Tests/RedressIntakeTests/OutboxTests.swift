@@ -23,21 +23,21 @@ struct OutboxTests {
     }
   }
 
-  /// Waits (on store changes, not by polling) until no incident waits for delivery.
-  static func waitUntilOutboxEmpty(_ store: IntakeStore) async throws {
+  /// Waits (on the store's outbox doorbell, not by polling) until no incident waits for delivery.
+  static func waitUntilOutboxEmpty(_ store: any IntakeStorage) async throws {
     try await withTimeout(30, "the outbox to drain") {
-      for try await count in store.pendingDeliveryCounts() where count == 0 {
-        return
+      while try await store.pendingDeliveryCount() > 0 {
+        await store.outboxChanged.wait()
       }
     }
   }
 
-  @Test("with remediation up, an accepted incident is handed over and records its remedy id")
-  func delivered() async throws {
+  @Test("with remediation up, an accepted incident is handed over and records its remedy id", arguments: Backend.allCases)
+  func delivered(backend: Backend) async throws {
     let remediation = TestRemediationService()
     let port = try await unusedPort()
     try await withTestRemediation(remediation, port: port) {
-      try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+      try await IntakeHarness.run(backend, clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
         try await harness.withClient { intake in
           let submitted = try await intake.submitIncident(submitRequest("k", validReport()), metadata: self.token)
           try await withTimeout(30, "the remedy") { await remediation.waitForRemedies(1) }
@@ -51,11 +51,11 @@ struct OutboxTests {
     }
   }
 
-  @Test("while remediation is down incidents are accepted and await remediation; once it starts each is delivered once")
-  func remediationDownThenUp() async throws {
+  @Test("while remediation is down incidents are accepted and await remediation; once it starts each is delivered once", arguments: Backend.allCases)
+  func remediationDownThenUp(backend: Backend) async throws {
     let remediation = TestRemediationService()
     let port = try await unusedPort()
-    try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+    try await IntakeHarness.run(backend, clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
       try await harness.withClient { intake in
         // Remediation is down: every submit is still accepted.
         var ids: [String] = []
@@ -91,12 +91,12 @@ struct OutboxTests {
     }
   }
 
-  @Test("an incident remediation refuses is retried with backoff without holding up the others")
-  func refusedIncident() async throws {
+  @Test("an incident remediation refuses is retried with backoff without holding up the others", arguments: Backend.allCases)
+  func refusedIncident(backend: Backend) async throws {
     let remediation = TestRemediationService(refusingTitle: "refused")
     let port = try await unusedPort()
     try await withTestRemediation(remediation, port: port) {
-      try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+      try await IntakeHarness.run(backend, clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
         try await harness.withClient { intake in
           let refused = try await intake.submitIncident(
             submitRequest("refused", validReport(title: "refused")), metadata: self.token)
@@ -108,8 +108,8 @@ struct OutboxTests {
           try await withTimeout(30, "the other remedies") { await remediation.waitForRemedies(5) }
           // The refused one is tried again (backoff 50-400 ms) while the others are already through.
           try await withTimeout(30, "a retry of the refused incident") {
-            for try await count in harness.app.store.pendingDeliveryCounts() where count == 1 {
-              if (remediation.calls[refused.incident.id] ?? 0) >= 2 { return }
+            while try await harness.app.store.pendingDeliveryCount() != 1 || (remediation.calls[refused.incident.id] ?? 0) < 2 {
+              await harness.app.store.outboxChanged.wait()
             }
           }
           #expect(Set(remediation.remedies.keys) == Set(accepted))
@@ -121,8 +121,8 @@ struct OutboxTests {
     }
   }
 
-  @Test("after an outage, delivery resumes within about a second of remediation answering, however far backoff grew (issue 11, finding 6)")
-  func recoveryIsPrompt() async throws {
+  @Test("after an outage, delivery resumes within about a second of remediation answering, however far backoff grew (issue 11, finding 6)", arguments: Backend.allCases)
+  func recoveryIsPrompt(backend: Backend) async throws {
     let remediation = TestRemediationService()
     let port = try await unusedPort()
     let configure: (inout IntakeConfig) throws -> Void = { config in
@@ -130,7 +130,7 @@ struct OutboxTests {
       // Production-like growth: before the fix the outbox paused 2, 4, 8 s... and recovered only at its next pause's end.
       config.outbox.backoff = .init(initial: .seconds(2), maximum: .seconds(60), multiplier: 2, jitter: 0)
     }
-    try await IntakeHarness.run(clock: SystemWallClock(), configure: configure) { harness in
+    try await IntakeHarness.run(backend, clock: SystemWallClock(), configure: configure) { harness in
       try await harness.withClient { intake in
         for index in 0..<3 {
           _ = try await intake.submitIncident(submitRequest("outage-\(index)", validReport()), metadata: self.token)
@@ -147,12 +147,12 @@ struct OutboxTests {
     }
   }
 
-  @Test("resourceExhausted is back-pressure: the outbox waits the retry-after remediation asks, then delivers (issue 11, finding 6)")
-  func backPressure() async throws {
+  @Test("resourceExhausted is back-pressure: the outbox waits the retry-after remediation asks, then delivers (issue 11, finding 6)", arguments: Backend.allCases)
+  func backPressure(backend: Backend) async throws {
     let remediation = TestRemediationService(busyCalls: 2, retryAfterMS: 700)
     let port = try await unusedPort()
     try await withTestRemediation(remediation, port: port) {
-      try await IntakeHarness.run(clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
+      try await IntakeHarness.run(backend, clock: SystemWallClock(), configure: Self.remediation(at: port)) { harness in
         try await harness.withClient { intake in
           let submitted = try await intake.submitIncident(submitRequest("busy", validReport()), metadata: self.token)
           try await withTimeout(30, "the remedy") { await remediation.waitForRemedies(1) }

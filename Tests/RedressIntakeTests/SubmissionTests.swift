@@ -3,6 +3,7 @@ import GRPCCore
 import RedressIntake
 import RedressSchemas
 import RedressService
+import RedressTestSupport
 import Testing
 
 @Suite("Submitting incidents")
@@ -10,9 +11,9 @@ struct SubmissionTests {
   let tokenA = bearer(TestIdentities.toolA.token)
   let tokenB = bearer(TestIdentities.toolB.token)
 
-  @Test("an accepted incident is stored, triaged, attributed to the authenticated identity and awaiting remediation")
-  func accepted() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("an accepted incident is stored, triaged, attributed to the authenticated identity and awaiting remediation", arguments: Backend.allCases)
+  func accepted(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         let report = validReport()
         let response = try await intake.submitIncident(submitRequest("k-1", report), metadata: self.tokenA)
@@ -33,9 +34,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("a retried submit returns the first incident, flagged as a replay")
-  func replay() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("a retried submit returns the first incident, flagged as a replay", arguments: Backend.allCases)
+  func replay(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         let request = submitRequest("retry-me", validReport())
         let first = try await intake.submitIncident(request, metadata: self.tokenA)
@@ -48,10 +49,10 @@ struct SubmissionTests {
     }
   }
 
-  @Test("without occurred_at intake dates the report when it receives it, and a retry without it replays")
-  func occurredAtDefaultsToReceipt() async throws {
+  @Test("without occurred_at intake dates the report when it receives it, and a retry without it replays", arguments: Backend.allCases)
+  func occurredAtDefaultsToReceipt(backend: Backend) async throws {
     let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000))
-    try await IntakeHarness.run(clock: clock) { harness in
+    try await IntakeHarness.run(backend, clock: clock) { harness in
       try await harness.withClient { intake in
         var report = validReport()
         report.clearOccurredAt()
@@ -74,9 +75,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("the same key with a different report answers alreadyExists naming the original incident")
-  func conflict() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("the same key with a different report answers alreadyExists naming the original incident", arguments: Backend.allCases)
+  func conflict(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         let first = try await intake.submitIncident(submitRequest("k", validReport()), metadata: self.tokenA)
         let error = try await #require(throws: RPCError.self) {
@@ -90,9 +91,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("idempotency keys are scoped to the submitting identity")
-  func scopedPerIdentity() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("idempotency keys are scoped to the submitting identity", arguments: Backend.allCases)
+  func scopedPerIdentity(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         let request = submitRequest("shared-key", validReport())
         let fromA = try await intake.submitIncident(request, metadata: self.tokenA)
@@ -105,10 +106,10 @@ struct SubmissionTests {
     }
   }
 
-  @Test("keys are kept for the retention period and forgotten after it")
-  func retention() async throws {
+  @Test("keys are kept for the retention period and forgotten after it", arguments: Backend.allCases)
+  func retention(backend: Backend) async throws {
     let clock = ManualWallClock(start: Date())
-    try await IntakeHarness.run(clock: clock) { harness in
+    try await IntakeHarness.run(backend, clock: clock) { harness in
       try await harness.withClient { intake in
         let request = submitRequest("weekly", validReport(now: clock.now()))
         let first = try await intake.submitIncident(request, metadata: self.tokenA)
@@ -127,9 +128,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("a grouping key attaches later reports to one root that counts clients and reports")
-  func grouping() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("a grouping key attaches later reports to one root that counts clients and reports", arguments: Backend.allCases)
+  func grouping(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         func report(_ customer: String, demand: Int64) -> Redress_V1_IncidentReport {
           validReport(customerID: customer) {
@@ -170,9 +171,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("a bulk submission answers each item on its own and one bad item does not fail the rest")
-  func bulk() async throws {
-    try await IntakeHarness.run { harness in
+  @Test("a bulk submission answers each item on its own and one bad item does not fail the rest", arguments: Backend.allCases)
+  func bulk(backend: Backend) async throws {
+    try await IntakeHarness.run(backend) { harness in
       try await harness.withClient { intake in
         _ = try await intake.submitIncident(submitRequest("b-existing", validReport()), metadata: self.tokenA)
         let requests = [
@@ -212,9 +213,9 @@ struct SubmissionTests {
     }
   }
 
-  @Test("a bulk call over the item limit fails as a whole")
-  func bulkLimit() async throws {
-    try await IntakeHarness.run(configure: { $0.limits.maxItemsPerBulkCall = 3 }) { harness in
+  @Test("a bulk call over the item limit fails as a whole", arguments: Backend.allCases)
+  func bulkLimit(backend: Backend) async throws {
+    try await IntakeHarness.run(backend, configure: { $0.limits.maxItemsPerBulkCall = 3 }) { harness in
       try await harness.withClient { intake in
         let error = try await #require(throws: RPCError.self) {
           _ = try await intake.submitIncidents(metadata: self.tokenA) { writer in

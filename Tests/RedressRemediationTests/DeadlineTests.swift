@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import RedressSchemas
 import RedressService
+import RedressTestSupport
 import Testing
 
 /// Service-level timers driven by a manual clock: overdue marks, escalations, persistence across restarts.

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import RedressRemediation
 import RedressSchemas
+import RedressTestSupport
 import Testing
 
 /// Many clients, one mistake (issue 13, point 10): intake's group becomes real in remediation.

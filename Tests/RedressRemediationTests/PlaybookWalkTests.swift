@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import RedressSchemas
+import RedressTestSupport
 import Testing
 
 /// Whole remedies walked through the public API over TLS, one per path of the playbook.

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import RedressSchemas
 import RedressService
+import RedressTestSupport
 import Testing
 
 /// OpenRemedy, GetRemedy and ListRemedies: idempotency, tenants, filters, paging, redaction, recurrence, restarts.

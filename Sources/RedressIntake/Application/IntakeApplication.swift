@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import NIOCore
 public import RedressService
@@ -14,13 +15,17 @@ public import ServiceLifecycle
 /// ``services`` is ordered so that graceful shutdown (which runs in reverse) first stops the server (no new
 /// calls, in-flight calls finish and are committed), then the outbox, and closes the store last.
 public final class IntakeApplication: Sendable {
-  /// The database facade (shared with tests and embedding code).
-  public let store: IntakeStore
+  /// The database facade (shared with tests and embedding code): ``IntakeStore`` on SQLite,
+  /// ``PostgresIntakeStore`` on PostgreSQL.
+  public let store: any IntakeStorage
   /// The gRPC server.
   public let server: RedressServer
   /// The hand-off to remediation.
   public let outbox: RemediationOutbox
   private let storeLifetime: StoreLifetime
+  /// With PostgreSQL: the pool, the listener that rings the outbox when another replica stores an incident,
+  /// and the health probe.
+  private let databaseServices: [any Service]
 
   /// Opens the store (migrating it) and prepares the server and outbox; nothing listens until ``services`` run.
   ///
@@ -55,11 +60,18 @@ public final class IntakeApplication: Sendable {
     guard config.idempotency.retention >= .seconds(7 * 24 * 60 * 60) else {
       throw IntakeError(code: .configuration, message: "idempotency retention must be at least 7 days")
     }
-    self.store = try IntakeStore(
-      path: config.storage.databasePath,
-      config: .init(idempotencyRetention: config.idempotency.retention, maxBatchSize: config.groupCommit.maxBatchSize),
-      clock: clock
-    )
+    let storeConfig = IntakeStore.Config(
+      idempotencyRetention: config.idempotency.retention, maxBatchSize: config.groupCommit.maxBatchSize)
+    var postgres: PostgresIntakeStore?
+    if let settings = config.storage.postgres {
+      let client = try settings.makeClient(logger: logger)
+      let store = PostgresIntakeStore(
+        client: client, config: storeConfig, clock: clock, deadline: settings.connectTimeout * 2, logger: logger)
+      postgres = store
+      self.store = store
+    } else {
+      self.store = try IntakeStore(path: config.storage.databasePath, config: storeConfig, clock: clock)
+    }
     let service = IntakeService(
       store: self.store,
       triage: config.triage,
@@ -83,11 +95,64 @@ public final class IntakeApplication: Sendable {
     self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)
     self.storeLifetime = StoreLifetime(
       store: self.store, purgeInterval: config.idempotency.purgeInterval, logger: logger)
+    if let postgres {
+      let store = postgres
+      self.databaseServices = [
+        store.client,
+        PostgresListener(
+          client: store.client, channel: PostgresIntakeStore.channel, logger: logger,
+          // Also on every (re)connect: incidents stored while the listener was down are delivered too.
+          listening: { store.newIncidents.ring() },
+          handle: { _ in store.newIncidents.ring() }
+        ),
+        DatabaseHealth(health: self.server.health, timeout: store.deadline) { try await store.ping() },
+      ]
+    } else {
+      self.databaseServices = []
+    }
   }
 
-  /// The services to run, in start order: store lifetime, outbox, server.
+  /// The services to run, in start order: the database pool and listener (PostgreSQL), store lifetime,
+  /// outbox, server, and the database health probe (PostgreSQL) once the server has set its status.
   public var services: [any Service] {
-    [self.storeLifetime, self.outbox, self.server]
+    Array(self.databaseServices.prefix(2)) + [self.storeLifetime, self.outbox, self.server]
+      + self.databaseServices.dropFirst(2)
+  }
+
+  /// Applies the PostgreSQL schema migrations (safe when replicas start at once), with a pool of its own that
+  /// is closed afterwards. Call before starting a replica on PostgreSQL.
+  public static func migrate(_ settings: PostgresSettings, logger: Logger) async throws {
+    try await Self.withPostgres(settings, logger: logger) { try await $0.migrate() }
+  }
+
+  /// Moves a SQLite database (the embedded default) to PostgreSQL: migrates the PostgreSQL schema, then copies
+  /// every incident with its idempotency key, group and outbox row (the target must hold no incidents).
+  ///
+  /// - Returns: How many incidents were copied.
+  public static func importSQLite(at path: String, into settings: PostgresSettings, logger: Logger) async throws -> Int {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw ServiceSettings.SettingsError("no SQLite database at \(path)")
+    }
+    let sqlite = try IntakeStore(path: path)
+    defer { try? sqlite.close() }
+    return try await Self.withPostgres(settings, logger: logger) { postgres in
+      try await postgres.migrate()
+      return try await postgres.importIncidents(from: sqlite)
+    }
+  }
+
+  /// Runs `body` with a store over a pool of its own, closed afterwards.
+  private static func withPostgres<T: Sendable>(
+    _ settings: PostgresSettings,
+    logger: Logger,
+    _ body: (PostgresIntakeStore) async throws -> T
+  ) async throws -> T {
+    let client = try settings.makeClient(logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await client.run() }
+      defer { group.cancelAll() }
+      return try await body(PostgresIntakeStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
+    }
   }
 
   /// Where the server listens, once it does (useful with port 0).
@@ -104,7 +169,7 @@ public final class IntakeApplication: Sendable {
 /// Keeps the store open while the group runs, purges expired idempotency keys now and then, and closes the
 /// store last on shutdown (it is first in the group, and graceful shutdown goes in reverse order).
 private struct StoreLifetime: Service {
-  let store: IntakeStore
+  let store: any IntakeStorage
   let purgeInterval: Duration
   let logger: Logger
 
@@ -126,7 +191,7 @@ private struct StoreLifetime: Service {
     }
     // Also reached on cancellation; either way nothing writes any more.
     do {
-      try self.store.close()
+      try await self.store.close()
       self.logger.info("incident store closed")
     } catch {
       self.logger.error("closing the incident store failed", metadata: ["error": "\(error)"])

@@ -35,6 +35,8 @@ extension IntakeConfig {
     public static let outboxCallTimeoutMS = "outbox.call_timeout_ms"
     /// Flag `--outbox-outage-probe-ms`.
     public static let outboxOutageProbeMS = "outbox.outage_probe_ms"
+    /// Flag `--outbox-claim-lease-ms`.
+    public static let outboxClaimLeaseMS = "outbox.claim_lease_ms"
   }
 
   /// Intake's configuration from resolved service settings: the shared ones (address, TLS, data directory)
@@ -47,6 +49,7 @@ extension IntakeConfig {
     self.server.security = settings.security
     self.server.grpcHTTP2 = settings.grpcHTTP2
     self.storage.databasePath = settings.dataDirectory.appendingPathComponent("intake.sqlite").path
+    self.storage.postgres = settings.postgres
 
     if let hours = try reader.int(Keys.retentionHours) {
       guard hours >= 7 * 24 else {
@@ -83,6 +86,10 @@ extension IntakeConfig {
     if let probe = try reader.int(Keys.outboxOutageProbeMS) {
       guard probe >= 1 else { throw ServiceSettings.SettingsError("\(Keys.outboxOutageProbeMS) must be at least 1") }
       self.outbox.outageProbeInterval = .milliseconds(probe)
+    }
+    if let lease = try reader.int(Keys.outboxClaimLeaseMS) {
+      guard lease >= 1_000 else { throw ServiceSettings.SettingsError("\(Keys.outboxClaimLeaseMS) must be at least 1000") }
+      self.outbox.claimLease = .milliseconds(lease)
     }
 
     if let host = try reader.string(Keys.remediationHost) {

@@ -33,14 +33,17 @@ public struct IntakeConfig: Sendable {
     }
   }
 
-  /// The SQLite database.
-  public struct Storage: Sendable, Hashable {
-    /// Path of the database file (its directory is created if needed).
+  /// The database: the embedded SQLite file, or PostgreSQL for several replicas.
+  public struct Storage: Sendable {
+    /// Path of the SQLite database file (its directory is created if needed); unused with ``postgres``.
     public var databasePath: String
+    /// PostgreSQL instead of SQLite (run ``IntakeApplication/migrate(_:logger:)`` before starting).
+    public var postgres: PostgresSettings?
 
-    /// The database at `databasePath`.
-    public init(databasePath: String) {
+    /// The SQLite database at `databasePath`, or PostgreSQL when `postgres` is set.
+    public init(databasePath: String, postgres: PostgresSettings? = nil) {
       self.databasePath = databasePath
+      self.postgres = postgres
     }
   }
 
@@ -141,6 +144,11 @@ public struct IntakeConfig: Sendable {
     /// While remediation is unreachable, the longest the outbox waits before trying again (and the most its
     /// connection waits before redialling): how soon after remediation comes back delivery resumes.
     public var outageProbeInterval: Duration
+    /// With PostgreSQL and several replicas: how long a replica's claim on the incidents it is delivering keeps
+    /// other replicas off them. When a replica dies, its claimed incidents wait this long before another
+    /// replica delivers them (nothing is lost: they stay in the outbox). Must exceed the time to deliver one
+    /// round (`batchSize` calls); a claim that lapses early only risks a repeated, harmless `OpenRemedy`.
+    public var claimLease: Duration
 
     /// Outbox settings.
     public init(
@@ -148,8 +156,10 @@ public struct IntakeConfig: Sendable {
       backoff: Backoff,
       batchSize: Int,
       callTimeout: Duration,
-      outageProbeInterval: Duration = .seconds(1)
+      outageProbeInterval: Duration = .seconds(1),
+      claimLease: Duration = .seconds(30)
     ) {
+      self.claimLease = claimLease
       self.remediation = remediation
       self.backoff = backoff
       self.batchSize = batchSize
@@ -158,7 +168,7 @@ public struct IntakeConfig: Sendable {
     }
 
     /// No remediation address, default backoff, 100 incidents per round, 10 s per call, a probe at least
-    /// every second during an outage.
+    /// every second during an outage, claims held for 30 s.
     public static var defaults: Self {
       Self(
         remediation: nil,

@@ -27,7 +27,7 @@ public final class Doorbell: Sendable {
   }
 
   /// Returns once rung (at once if rung since the last wait) or when the task is cancelled.
-  func wait() async {
+  public func wait() async {
     await withTaskCancellationHandler {
       await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let resumeNow = self.state.withLock { state -> Bool in
@@ -52,7 +52,7 @@ public final class Doorbell: Sendable {
   }
 
   /// Returns once rung, after `timeout`, or on cancellation, whichever comes first.
-  func wait(timeout: Duration) async {
+  public func wait(timeout: Duration) async {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { await self.wait() }
       group.addTask { try? await Task.sleep(for: timeout) }

@@ -23,13 +23,13 @@ public import ServiceLifecycle
 ///   outbox waits what it asks, logs nothing above debug, and does not count the attempt.
 /// - The first success after failures makes every waiting incident due again.
 public final class RemediationOutbox: Service, Sendable {
-  private let store: IntakeStore
+  private let store: any IntakeStorage
   private let config: IntakeConfig.Outbox
   private let clock: any WallClock
   private let logger: Logger
 
   /// An outbox delivering `store`'s waiting incidents as `config` says.
-  public init(store: IntakeStore, config: IntakeConfig.Outbox, clock: any WallClock, logger: Logger) {
+  public init(store: any IntakeStorage, config: IntakeConfig.Outbox, clock: any WallClock, logger: Logger) {
     self.store = store
     self.config = config
     self.clock = clock
@@ -71,9 +71,12 @@ public final class RemediationOutbox: Service, Sendable {
         // During an outage each round is one probe: the longest-waiting incident, due or not (every incident's
         // own backoff may have grown past the moment remediation returns).
         let probing = outageFailures > 0
-        let due = try await self.store.dueDeliveries(
-          now: probing ? .distantFuture : self.clock.now(),
-          limit: probing ? 1 : self.config.batchSize
+        let now = self.clock.now()
+        let due = try await self.store.claimDeliveries(
+          dueBy: probing ? .distantFuture : now,
+          now: now,
+          limit: probing ? 1 : self.config.batchSize,
+          leaseUntil: now.addingTimeInterval(IncidentValidator.seconds(self.config.claimLease))
         )
         if due.isEmpty {
           let next = try await self.store.nextDeliveryDue()
@@ -135,7 +138,7 @@ public final class RemediationOutbox: Service, Sendable {
   }
 
   private func deliver(
-    _ delivery: IntakeStore.PendingDelivery,
+    _ delivery: PendingDelivery,
     with client: Redress_V1_Remediation.Client<WireClientTransport>
   ) async -> Outcome {
     var options = CallOptions.defaults

@@ -11,7 +11,7 @@ import SwiftProtobuf
 ///
 /// Roles: `submit` for SubmitIncident and SubmitIncidents, `read` for GetIncident and ListIncidents.
 public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Sendable {
-  private let store: IntakeStore
+  private let store: any IntakeStorage
   private let triager: Triager
   private let validator: IncidentValidator
   private let limits: IntakeConfig.Limits
@@ -21,7 +21,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
   /// A service over `store`, triaging with `triage` and enforcing `limits`; `clock` dates receipts and
   /// validation.
   public init(
-    store: IntakeStore,
+    store: any IntakeStorage,
     triage: TriagePolicy,
     limits: IntakeConfig.Limits,
     clock: any WallClock,

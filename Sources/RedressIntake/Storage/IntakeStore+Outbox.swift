@@ -1,19 +1,13 @@
 public import Foundation
 public import GRDB
-public import RedressSchemas
+import RedressSchemas
 
 extension IntakeStore {
-  /// An incident waiting to be handed to remediation.
-  public struct PendingDelivery: Sendable {
-    /// The incident as stored.
-    public var incident: Redress_V1_Incident
-    /// Failed attempts so far.
-    public var attempts: Int
-  }
-
-  /// Up to `limit` incidents whose next delivery attempt is due at `now`, the longest-waiting first.
-  public func dueDeliveries(now: Date, limit: Int) async throws -> [PendingDelivery] {
-    let nowMS = Self.milliseconds(now)
+  /// Up to `limit` incidents whose next delivery attempt is due by `dueBy`, the longest-waiting first.
+  /// One process owns a SQLite file, so there is no other replica to keep out: nothing is written for the
+  /// claim and `now` and `leaseUntil` are not needed.
+  public func claimDeliveries(dueBy: Date, now: Date, limit: Int, leaseUntil: Date) async throws -> [PendingDelivery] {
+    let nowMS = Self.milliseconds(dueBy)
     return try await self.writer.read { db in
       let rows = try Row.fetchAll(
         db,
@@ -45,14 +39,6 @@ extension IntakeStore {
     try await self.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
   }
 
-  /// The number of incidents waiting for delivery, now and after every change (for operations and tests
-  /// that wait for the outbox to drain without polling).
-  public func pendingDeliveryCounts() -> AsyncValueObservation<Int> {
-    ValueObservation
-      .tracking { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
-      .values(in: self.writer)
-  }
-
   /// Remediation accepted the incident: record its remedy, mark it in remediation, and drop it from the outbox.
   public func recordDelivery(incidentID: String, remedyID: String) async throws {
     try await self.writer.write { db in
@@ -62,6 +48,7 @@ extension IntakeStore {
       )
       try db.execute(sql: "DELETE FROM outbox WHERE incident_id = ?", arguments: [incidentID])
     }
+    self.outboxChanged.ring()
   }
 
   /// A delivery attempt failed: count it, and try again at `nextAttempt`.
@@ -72,6 +59,7 @@ extension IntakeStore {
         arguments: [attempts, Self.milliseconds(nextAttempt), error, incidentID]
       )
     }
+    self.outboxChanged.ring()
   }
 
   /// Makes every waiting delivery due at `now`: remediation answered again after failures, so nothing should

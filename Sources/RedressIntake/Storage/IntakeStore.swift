@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Writes of submissions go through group commit (``submit(_:)``): concurrent submissions share one
 /// transaction, so one fsync acknowledges many incidents. Nothing is answered before its transaction commits.
-public final class IntakeStore: Sendable {
+public final class IntakeStore: IntakeStorage {
   /// How long idempotency keys are kept, and how many submissions share a transaction.
   public struct Config: Sendable, Hashable {
     /// How long idempotency keys are honoured.
@@ -33,14 +33,6 @@ public final class IntakeStore: Sendable {
     }
   }
 
-  /// Counts of group-committed writes since the store opened.
-  public struct CommitStatistics: Sendable, Hashable {
-    /// Write transactions that stored submissions.
-    public var transactions = 0
-    /// Submissions those transactions held.
-    public var submissions = 0
-  }
-
   let writer: any DatabaseWriter
   let clock: any WallClock
   let config: Config
@@ -48,6 +40,7 @@ public final class IntakeStore: Sendable {
   private let statistics = Mutex(CommitStatistics())
   /// Rung after every commit that stored new incidents, so the outbox delivers them at once.
   public let newIncidents: Doorbell
+  public let outboxChanged = Doorbell()
 
   /// Opens (creating and migrating) the database at `path`.
   public convenience init(path: String, config: Config = .defaults, clock: any WallClock = SystemWallClock()) throws {

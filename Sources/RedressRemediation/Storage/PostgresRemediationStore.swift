@@ -100,22 +100,13 @@ public struct PostgresRemediationStore: Sendable {
     }
   }
 
-  /// Runs `body` in a transaction; what it throws (a playbook refusal, a stale version) comes out as itself,
-  /// after the rollback, rather than wrapped by postgres-nio.
+  @discardableResult
   private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-    try await withDatabaseDeadline(self.deadline) {
-      do {
-        return try await self.client.withTransaction(logger: self.logger) { connection in try await body(connection) }
-      } catch let error as PostgresTransactionError {
-        throw error.closureError ?? error.beginError ?? error.commitError ?? error
-      }
-    }
+    try await self.client.transaction(deadline: self.deadline, logger: self.logger, body)
   }
 
   private func reading<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-    try await withDatabaseDeadline(self.deadline) {
-      try await self.client.withConnection { connection in try await body(connection) }
-    }
+    try await self.client.withConnection(deadline: self.deadline, body)
   }
 }
 

@@ -66,6 +66,7 @@ public struct PostgresMigrator: Sendable {
 
 /// Runs `operation`, failing with `PostgresUnavailable` when it takes longer than `limit`: postgres-nio's
 /// pool waits for a connection without bound while the server is down, and an RPC must answer instead.
+@discardableResult
 public func withDatabaseDeadline<T: Sendable>(
   _ limit: Duration,
   _ operation: @escaping @Sendable () async throws -> T
@@ -88,4 +89,35 @@ public struct PostgresUnavailable: Error, CustomStringConvertible {
   public var reason: String
   public init(reason: String) { self.reason = reason }
   public var description: String { "the database is unavailable: \(self.reason)" }
+}
+
+extension PostgresClient {
+  /// Runs `body` in a transaction on a pooled connection, failing with `PostgresUnavailable` after `deadline`;
+  /// what `body` throws comes out as itself, after the rollback, rather than wrapped by postgres-nio.
+  @discardableResult
+  public func transaction<T: Sendable>(
+    deadline: Duration,
+    logger: Logger,
+    _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+  ) async throws -> T {
+    try await withDatabaseDeadline(deadline) {
+      do {
+        return try await self.withTransaction(logger: logger) { connection in try await body(connection) }
+      } catch let error as PostgresTransactionError {
+        throw error.closureError ?? error.beginError ?? error.commitError ?? error
+      }
+    }
+  }
+
+  /// Runs `body` on a pooled connection (outside a transaction), failing with `PostgresUnavailable` after
+  /// `deadline`.
+  @discardableResult
+  public func withConnection<T: Sendable>(
+    deadline: Duration,
+    _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+  ) async throws -> T {
+    try await withDatabaseDeadline(deadline) {
+      try await self.withConnection { connection in try await body(connection) }
+    }
+  }
 }

@@ -6,6 +6,7 @@ import RedressPKI
 import RedressSchemas
 import RedressService
 import RedressWire
+import RedressTestSupport
 import ServiceLifecycle
 
 /// The identities every intake test server knows.
@@ -58,6 +59,7 @@ struct IntakeHarness: Sendable {
   static func run<T: Sendable>(
     clock: any WallClock = ManualWallClock(start: Date()),
     rateLimit: RateLimiter.Config? = nil,
+    postgresURL: String? = nil,
     configure: (inout IntakeConfig) throws -> Void = { _ in },
     _ body: (IntakeHarness) async throws -> T
   ) async throws -> T {
@@ -66,9 +68,14 @@ struct IntakeHarness: Sendable {
     config.server.port = 0
     config.server.security = try IntakeTestPKI.shared.serverSecurity()
     config.storage.databasePath = directory.url.appendingPathComponent("intake.sqlite").path
-    try configure(&config)
     var logger = Logger(label: "intake-test")
     logger.logLevel = .warning
+    if let postgresURL {
+      let settings = try PostgresSettings(url: postgresURL, password: nil)
+      try await IntakeApplication.migrate(settings, logger: logger)
+      config.storage.postgres = settings
+    }
+    try configure(&config)
     let app = try IntakeApplication(
       config: config, directory: try TestIdentities.directory(), rateLimit: rateLimit, clock: clock, logger: logger)
     let group = ServiceGroup(services: app.services, logger: logger)
@@ -86,6 +93,19 @@ struct IntakeHarness: Sendable {
         try? await tasks.waitForAll()
         throw error
       }
+    }
+  }
+
+  /// Starts intake on a new database of `backend`, runs `body`, then shuts it down gracefully.
+  static func run(
+    _ backend: Backend,
+    clock: any WallClock = ManualWallClock(start: Date()),
+    rateLimit: RateLimiter.Config? = nil,
+    configure: (inout IntakeConfig) throws -> Void = { _ in },
+    _ body: (IntakeHarness) async throws -> Void
+  ) async throws {
+    try await backend.withPostgresURL { url in
+      try await Self.run(clock: clock, rateLimit: rateLimit, postgresURL: url, configure: configure, body)
     }
   }
 

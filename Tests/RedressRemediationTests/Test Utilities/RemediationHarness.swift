@@ -53,18 +53,11 @@ final class TemporaryDirectory: Sendable {
   }
 }
 
-/// The store backends a parameterised suite runs against.
-enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
-  case sqlite, postgres
-
-  var description: String { self.rawValue }
-
-  /// Runs `body` with a new, empty database of this kind (a PostgreSQL test without a server is skipped
-  /// loudly, or fails when CI requires PostgreSQL).
+extension Backend {
+  /// Runs `body` with a new, empty database of this kind.
   func withDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
-    switch self {
-    case .sqlite: try await body(.sqlite(try TemporaryDirectory()))
-    case .postgres: try await TestPostgres.withDatabase { url in try await body(.postgres(url: url)) }
+    try await self.withPostgresURL { url in
+      try await body(url.map { .postgres(url: $0) } ?? .sqlite(try TemporaryDirectory()))
     }
   }
 }
