@@ -118,7 +118,7 @@ struct ConfigurationTests {
   @Test("redress-intake --help documents every option")
   func help() async throws {
     let process = Process()
-    process.executableURL = try ChildIntake.executable()
+    process.executableURL = try ChildService.executable()
     process.arguments = ["--help"]
     let output = Pipe()
     process.standardOutput = output

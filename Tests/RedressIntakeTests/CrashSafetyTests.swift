@@ -27,6 +27,8 @@ struct CrashSafetyTests {
     var unanswered: Set<String> = []
     var replays = 0
     var problems: [String] = []
+    /// Versions a watcher saw, in order (the replica test's watch).
+    var versions: [Int64] = []
   }
 
   /// The ledger, shared by the submitters.
@@ -97,12 +99,12 @@ struct CrashSafetyTests {
     let cycles = Int(ProcessInfo.processInfo.environment["REDRESS_CRASH_CYCLES"] ?? "") ?? 20
     let directory = try TemporaryDirectory()
     let files = try ChildIntakeFiles(directory: directory.url)
-    let executable = try ChildIntake.executable()
+    let executable = try ChildService.executable()
     let stderr = directory.url.appendingPathComponent("intake.log")
     let ledger = SharedLedger()
 
     for cycle in 0..<cycles {
-      let child = try await ChildIntake.launch(executable: executable, arguments: files.arguments, stderr: stderr)
+      let child = try await ChildService.launch(executable: executable, arguments: files.arguments, stderr: stderr)
       let retry = ledger.withLock { Array($0.unanswered) }
       let transport = try Self.client(port: child.port, files: files)
       try await withGRPCClient(transport: transport) { client in
@@ -125,7 +127,7 @@ struct CrashSafetyTests {
     }
 
     // Restart once more: every acknowledged incident must be there, once.
-    let child = try await ChildIntake.launch(executable: executable, arguments: files.arguments, stderr: stderr)
+    let child = try await ChildService.launch(executable: executable, arguments: files.arguments, stderr: stderr)
     let transport = try Self.client(port: child.port, files: files)
     let final = ledger.withLock { $0 }
     if ProcessInfo.processInfo.environment["REDRESS_CRASH_VERBOSE"] != nil {
@@ -173,8 +175,8 @@ struct CrashSafetyTests {
     let directory = try TemporaryDirectory()
     let files = try ChildIntakeFiles(directory: directory.url)
     let stderr = directory.url.appendingPathComponent("intake.log")
-    let child = try await ChildIntake.launch(
-      executable: try ChildIntake.executable(), arguments: files.arguments, stderr: stderr)
+    let child = try await ChildService.launch(
+      executable: try ChildService.executable(), arguments: files.arguments, stderr: stderr)
     let transport = try Self.client(port: child.port, files: files)
     try await withGRPCClient(transport: transport) { client in
       let intake = Redress_V1_Intake.Client(wrapping: client)
@@ -189,8 +191,8 @@ struct CrashSafetyTests {
     #expect(!log.contains(ChildIntakeFiles.token))
     #expect(!log.contains("Blue mug"), "payload text must not be logged at info level")
 
-    let again = try await ChildIntake.launch(
-      executable: try ChildIntake.executable(), arguments: files.arguments, stderr: stderr)
+    let again = try await ChildService.launch(
+      executable: try ChildService.executable(), arguments: files.arguments, stderr: stderr)
     let againTransport = try Self.client(port: again.port, files: files)
     try await withGRPCClient(transport: againTransport) { client in
       let intake = Redress_V1_Intake.Client(wrapping: client)

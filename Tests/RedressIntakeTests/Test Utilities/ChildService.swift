@@ -10,11 +10,12 @@ import Glibc
 import Darwin
 #endif
 
-/// The built `redress-intake` executable running as a child process, for crash and shutdown tests.
+/// A built service executable (`redress-intake`, `redress-remediation`) running as a child process, for crash,
+/// shutdown and multi-replica tests.
 ///
 /// `@unchecked Sendable`: the `Process` is configured and started in ``launch(executable:arguments:stderr:)``
 /// and afterwards only signalled by pid; its termination is observed through `terminationHandler`.
-final class ChildIntake: @unchecked Sendable {
+final class ChildService: @unchecked Sendable {
   private let process: Process
   private let exitStatus: AsyncStream<Int32>
   /// The port the child reported it listens on.
@@ -26,26 +27,26 @@ final class ChildIntake: @unchecked Sendable {
     self.port = port
   }
 
-  /// Finds `redress-intake` built next to the test bundle (`swift build --build-tests` builds it).
-  static func executable() throws -> URL {
+  /// Finds the executable `name` built next to the test bundle (`swift build --build-tests` builds it).
+  static func executable(_ name: String = "redress-intake") throws -> URL {
     // Linux: the test binary sits in the build directory; macOS: the .xctest bundle does.
     var candidates = [
-      Bundle.main.bundleURL.appendingPathComponent("redress-intake"),
-      Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("redress-intake"),
+      Bundle.main.bundleURL.appendingPathComponent(name),
+      Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
     ]
     var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     while directory.path != "/" {
-      candidates.append(directory.appendingPathComponent(".build/debug/redress-intake"))
+      candidates.append(directory.appendingPathComponent(".build/debug/\(name)"))
       directory.deleteLastPathComponent()
     }
     guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-      throw TimedOut(what: "redress-intake to exist: run `swift build` first (looked in \(candidates.map(\.path)))")
+      throw TimedOut(what: "\(name) to exist: run `swift build` first (looked in \(candidates.map(\.path)))")
     }
     return found
   }
 
   /// Starts the child and returns once it printed its listening port.
-  static func launch(executable: URL, arguments: [String], stderr: URL) async throws -> ChildIntake {
+  static func launch(executable: URL, arguments: [String], stderr: URL) async throws -> ChildService {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -90,14 +91,15 @@ final class ChildIntake: @unchecked Sendable {
     try process.run()
     try? errorLog.close()
 
-    let prefix = "redress-intake listening on port "
-    let port = try await withTimeout(60, "redress-intake to report its port") {
+    let name = executable.lastPathComponent
+    let prefix = "\(name) listening on port "
+    let port = try await withTimeout(60, "\(name) to report its port") {
       for await line in lines where line.hasPrefix(prefix) {
         if let port = Int(line.dropFirst(prefix.count)) { return port }
       }
-      throw TimedOut(what: "a port: redress-intake exited first (see \(stderr.path))")
+      throw TimedOut(what: "a port: \(name) exited first (see \(stderr.path))")
     }
-    return ChildIntake(process: process, exitStatus: exitStatus, port: port)
+    return ChildService(process: process, exitStatus: exitStatus, port: port)
   }
 
   /// Sends `signal` to the child.
@@ -107,7 +109,7 @@ final class ChildIntake: @unchecked Sendable {
 
   /// Waits for the child to exit; returns its status (the signal number if it was killed by one).
   func waitForExit() async throws -> Int32 {
-    try await withTimeout(60, "redress-intake to exit") { [exitStatus] in
+    try await withTimeout(60, "the child service to exit") { [exitStatus] in
       for await status in exitStatus { return status }
       return -1
     }
