@@ -117,6 +117,11 @@ let package = Package(
     // Helpers the test targets share (bounded waits); not a product.
     .target(
       name: "RedressTestSupport",
+      dependencies: [
+        // TCPProxy: cutting a test's connections to PostgreSQL.
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
       swiftSettings: strictSettings
     ),
     .testTarget(

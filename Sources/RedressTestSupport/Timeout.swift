@@ -53,3 +53,19 @@ public func withTimeout<T: Sendable>(
 ) async throws -> T {
   try await withTimeout(.milliseconds(Int64(seconds * 1000)), what, body)
 }
+
+/// Checks `condition` every `interval` until it holds, failing with ``TimedOut`` after `seconds`. Only for
+/// what gives the test no notification to wait on: another process's state, a health probe's next round.
+public func eventually(
+  _ seconds: Double,
+  _ what: String,
+  every interval: Duration = .milliseconds(100),
+  _ condition: @Sendable () async throws -> Bool
+) async throws {
+  let deadline = ContinuousClock.now + .seconds(seconds)
+  while ContinuousClock.now < deadline {
+    if (try? await condition()) == true { return }
+    try await Task.sleep(for: interval)
+  }
+  throw TimedOut(what: what)
+}

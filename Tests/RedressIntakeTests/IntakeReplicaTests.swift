@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import Logging
 import PostgresNIO
 @testable import RedressIntake
@@ -113,31 +114,36 @@ struct IntakeReplicaTests {
   func outboxClaims() async throws {
     try await self.withReplicas(2) { stores in
       _ = try await stores[0].submit(try (0..<40).map { try self.submission("o-\($0)", customer: "c\($0)") })
-      let now = Date().addingTimeInterval(1)
-      let lease = now.addingTimeInterval(30)
-      // Both replicas deliver at once, as their outboxes do: claim a few, record each delivery, claim again.
-      let delivered = try await withThrowingTaskGroup(of: [String].self) { group in
-        for replica in 0..<2 {
-          group.addTask {
-            var mine: [String] = []
-            while true {
-              let batch = try await stores[replica].claimDeliveries(dueBy: now, now: now, limit: 3, leaseUntil: lease)
-              if batch.isEmpty { return mine }
-              for delivery in batch {
-                mine.append(delivery.incident.id)
-                try await stores[replica].recordDelivery(incidentID: delivery.incident.id, remedyID: "rem-\(delivery.incident.id)")
+      do {
+        let now = Date().addingTimeInterval(1)
+        let lease = now.addingTimeInterval(30)
+        // Both replicas deliver at once, as their outboxes do: claim a few, record each delivery, claim again.
+        let delivered = try await withThrowingTaskGroup(of: [String].self) { group in
+          for replica in 0..<2 {
+            group.addTask {
+              var mine: [String] = []
+              while true {
+                let batch = try await stores[replica].claimDeliveries(dueBy: now, now: now, limit: 3, leaseUntil: lease)
+                if batch.isEmpty { return mine }
+                for delivery in batch {
+                  mine.append(delivery.incident.id)
+                  try await stores[replica].recordDelivery(incidentID: delivery.incident.id, remedyID: "rem-\(delivery.incident.id)")
+                }
               }
             }
           }
+          return try await group.reduce(into: []) { $0.append($1) }
         }
-        return try await group.reduce(into: []) { $0.append($1) }
+        #expect(delivered[0].count + delivered[1].count == 40)
+        #expect(Set(delivered[0]).isDisjoint(with: delivered[1]))
+        #expect(try await stores[0].pendingDeliveryCount() == 0)
       }
-      #expect(delivered[0].count + delivered[1].count == 40)
-      #expect(Set(delivered[0]).isDisjoint(with: delivered[1]))
-      #expect(try await stores[0].pendingDeliveryCount() == 0)
 
       // Replica 0 claims five and "dies": replica 1 skips them until the lease ends, then takes them over.
       _ = try await stores[0].submit(try (0..<5).map { try self.submission("l-\($0)", customer: "c\($0)") })
+      // Times after these incidents were received, however long that took on a loaded machine.
+      let now = Date().addingTimeInterval(1)
+      let lease = now.addingTimeInterval(30)
       let held = try await stores[0].claimDeliveries(dueBy: now, now: now, limit: 100, leaseUntil: lease)
       #expect(held.count == 5)
       #expect(try await stores[1].claimDeliveries(dueBy: now, now: now, limit: 100, leaseUntil: lease).isEmpty)
@@ -228,6 +234,47 @@ struct IntakeReplicaTests {
       }
       await #expect(throws: ServiceSettings.SettingsError.self) {
         try await IntakeApplication.importSQLite(at: path, into: settings, logger: logger)
+      }
+    }
+  }
+}
+
+@Suite("Intake without its database")
+struct IntakeDatabaseDownTests {
+  @Test("with PostgreSQL gone a submit answers UNAVAILABLE and stores nothing, health turns NOT_SERVING; when it comes back intake recovers by itself")
+  func recovers() async throws {
+    try await TestPostgres.withDatabase { url in
+      let server = try TestPostgres.serverURL()
+      try await TCPProxy.with(to: server.host ?? "", port: server.port ?? 0) { proxy in
+        var viaProxy = URLComponents(string: url)
+        viaProxy?.port = proxy.port
+        let failFast: (inout IntakeConfig) throws -> Void = { $0.storage.postgres?.connectTimeout = .seconds(2) }
+        try await IntakeHarness.run(clock: SystemWallClock(), postgresURL: viaProxy?.string, configure: failFast) { harness in
+          try await harness.withClient { intake in
+            let token = bearer(TestIdentities.toolA.token)
+            _ = try await intake.submitIncident(submitRequest("before", validReport(title: "before")), metadata: token)
+            try await eventually(20, "health to be SERVING") { harness.app.server.health.status() == .serving }
+
+            proxy.cut()
+            do {
+              _ = try await intake.submitIncident(submitRequest("during", validReport(title: "during")), metadata: token)
+              Issue.record("a submit succeeded without a database")
+            } catch let error as RPCError {
+              #expect(error.code == .unavailable)
+              #expect(error.message.contains("nothing was stored"))
+            }
+            try await eventually(20, "health to turn NOT_SERVING") { harness.app.server.health.status() == .notServing }
+
+            proxy.restore()
+            // The retry of the refused submit creates its incident now (nothing of it was stored before).
+            try await eventually(20, "submits to succeed again") {
+              let response = try await intake.submitIncident(submitRequest("during", validReport(title: "during")), metadata: token)
+              return !response.replayed
+            }
+            try await eventually(20, "health to be SERVING again") { harness.app.server.health.status() == .serving }
+            #expect(try await harness.app.store.incidentCount() == 2)
+          }
+        }
       }
     }
   }

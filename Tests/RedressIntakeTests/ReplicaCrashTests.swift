@@ -101,17 +101,6 @@ struct ReplicaCrashTests {
     }
   }
 
-  /// Checks `condition` every 200 ms until it holds: these are separate processes, and PostgreSQL offers the test
-  /// no notification for "every incident delivered" or "every deadline passed".
-  static func eventually(_ seconds: Double, _ what: String, _ condition: @Sendable () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-      if (try? await condition()) == true { return }
-      try await Task.sleep(for: .milliseconds(200))
-    }
-    throw TimedOut(what: what)
-  }
-
   static let token = bearer(ChildIntakeFiles.token)
 
   /// Every incident the tenant has, by title (each submission's title is its idempotency key).
@@ -278,7 +267,7 @@ struct ReplicaCrashTests {
                     let lost = final.acknowledged.filter { key, id in byTitle[key]?.map(\.id) != [id] }
                     #expect(lost.isEmpty, "\(lost.count) acknowledged incidents lost or doubled: \(lost.prefix(5))")
                     #expect(byTitle.values.allSatisfy { $0.count == 1 }, "an incident stored twice")
-                    try await Self.eventually(60, "every incident in remediation") {
+                    try await eventually(60, "every incident in remediation", every: .milliseconds(500)) {
                       try await Self.incidentsByTitle(both[1]).values.joined().allSatisfy { $0.status == .inRemediation }
                     }
                     let incidents = try await Self.incidentsByTitle(both[1]).values.joined()
@@ -291,7 +280,9 @@ struct ReplicaCrashTests {
 
                     // Both remediations check deadlines every second: each acknowledgement deadline fires once.
                     let newest = remedies.map(\.acknowledgeBy.date).max() ?? Date()
-                    try await Self.eventually(max(5, newest.timeIntervalSinceNow + 15), "every acknowledgement deadline to fire") {
+                    // Nothing can fire before the newest deadline: wait for it, then check each second until all fired.
+                    try await Task.sleep(for: .seconds(max(0, newest.timeIntervalSinceNow)))
+                    try await eventually(15, "every acknowledgement deadline to fire", every: .seconds(1)) {
                       try await Self.allRemedies(survivor).allSatisfy { $0.escalations.contains { $0.kind == "overdue:acknowledge" } }
                     }
                     for remedy in try await Self.allRemedies(survivor) {

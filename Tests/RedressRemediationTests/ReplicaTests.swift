@@ -119,14 +119,36 @@ struct DatabaseDownTests {
   @Test("with PostgreSQL unreachable, calls answer UNAVAILABLE and health turns NOT_SERVING")
   func unreachable() async throws {
     // Port 1: nothing listens there (a privileged port no test binds), so every connection is refused.
-    try await RemediationHarness.run(database: .unreachablePostgres(url: "postgres://redress@127.0.0.1:1/none?sslmode=disable")) { harness in
+    try await RemediationHarness.run(database: .postgresAsIs(url: "postgres://redress@127.0.0.1:1/none?sslmode=disable")) { harness in
       let error = await expectError(.unavailable, containing: "database") {
         try await harness.intake.open(Incidents.make())
       }
       #expect(error != nil)
-      try await withTimeout(.seconds(20), "health to turn NOT_SERVING") {
-        while harness.app.server.health.status() != .notServing {
-          try await Task.sleep(for: .milliseconds(50))
+      try await eventually(20, "health to turn NOT_SERVING") { harness.app.server.health.status() == .notServing }
+    }
+  }
+
+  @Test("when PostgreSQL comes back, remediation recovers by itself: calls succeed and health is SERVING again")
+  func recovers() async throws {
+    try await TestPostgres.withDatabase { url in
+      try await RemediationApplication.migrate(try PostgresSettings(url: url, password: nil), logger: Logger(label: "test"))
+      let server = try TestPostgres.serverURL()
+      try await TCPProxy.with(to: server.host ?? "", port: server.port ?? 0) { proxy in
+        var viaProxy = URLComponents(string: url)
+        viaProxy?.port = proxy.port
+        try await RemediationHarness.run(database: .postgresAsIs(url: viaProxy?.string ?? "")) { harness in
+          let remedy = try await harness.open(Incidents.make(id: "inc_before"))
+          try await eventually(20, "health to be SERVING") { harness.app.server.health.status() == .serving }
+
+          proxy.cut()
+          _ = await expectError(.unavailable, containing: "database") { try await harness.desk(People.rita).get(remedy.id) }
+          try await eventually(20, "health to turn NOT_SERVING") { harness.app.server.health.status() == .notServing }
+
+          proxy.restore()
+          try await eventually(20, "calls to succeed again") { try await harness.desk(People.rita).get(remedy.id) == remedy }
+          try await eventually(20, "health to be SERVING again") { harness.app.server.health.status() == .serving }
+          let after = try await harness.open(Incidents.make(id: "inc_after"))
+          #expect(after.version == 1)
         }
       }
     }

@@ -66,8 +66,9 @@ extension Backend {
 enum TestDatabase: Sendable {
   case sqlite(TemporaryDirectory)
   case postgres(url: String)
-  /// A PostgreSQL URL used as is (no migration): for a server that is down.
-  case unreachablePostgres(url: String)
+  /// A PostgreSQL URL used as is (no migration), failing fast (2 s to connect): for a server that is down
+  /// or comes and goes.
+  case postgresAsIs(url: String)
 }
 
 /// A running remediation service (RemediationApplication in a ServiceGroup) on 127.0.0.1, a free port, over TLS,
@@ -183,8 +184,8 @@ struct RemediationHarness: Sendable {
       let settings = try PostgresSettings(url: url, password: nil)
       try await RemediationApplication.migrate(settings, logger: logger)
       return .postgres(settings)
-    case .unreachablePostgres(let url):
-      return .postgres(try PostgresSettings(url: url, password: nil, connectTimeout: .milliseconds(500)))
+    case .postgresAsIs(let url):
+      return .postgres(try PostgresSettings(url: url, password: nil, connectTimeout: .seconds(2)))
     }
   }
 
