@@ -23,9 +23,10 @@ public final class IntakeApplication: Sendable {
   /// The hand-off to remediation.
   public let outbox: RemediationOutbox
   private let storeLifetime: StoreLifetime
-  /// With PostgreSQL: the pool, the listener that rings the outbox when another replica stores an incident,
-  /// and the health probe.
+  /// With PostgreSQL: the pool and the listener that rings the outbox when another replica stores an incident.
   private let databaseServices: [any Service]
+  /// With PostgreSQL: health follows the database (started after the server, which sets the first status).
+  private let healthProbe: (any Service)?
 
   /// Opens the store (migrating it) and prepares the server and outbox; nothing listens until ``services`` run.
   ///
@@ -105,18 +106,18 @@ public final class IntakeApplication: Sendable {
           listening: { store.newIncidents.ring() },
           handle: { _ in store.newIncidents.ring() }
         ),
-        DatabaseHealth(health: self.server.health, timeout: store.deadline) { try await store.ping() },
       ]
+      self.healthProbe = DatabaseHealth(health: self.server.health, timeout: store.deadline) { try await store.ping() }
     } else {
       self.databaseServices = []
+      self.healthProbe = nil
     }
   }
 
   /// The services to run, in start order: the database pool and listener (PostgreSQL), store lifetime,
   /// outbox, server, and the database health probe (PostgreSQL) once the server has set its status.
   public var services: [any Service] {
-    Array(self.databaseServices.prefix(2)) + [self.storeLifetime, self.outbox, self.server]
-      + self.databaseServices.dropFirst(2)
+    self.databaseServices + [self.storeLifetime, self.outbox, self.server] + (self.healthProbe.map { [$0] } ?? [])
   }
 
   /// Applies the PostgreSQL schema migrations (safe when replicas start at once), with a pool of its own that
