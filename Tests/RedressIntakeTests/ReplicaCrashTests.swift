@@ -222,7 +222,12 @@ struct ReplicaCrashTests {
                         await CrashSafetyTests.submit(worker: worker, cycle: 0, intake: intakes[worker % 2], ledger: ledger, retry: [])
                       }
                     }
-                    try? await Task.sleep(for: .milliseconds(Int.random(in: 300...700)))
+                    // Kill mid-load: once enough has been acknowledged to mean something (a loaded machine may be
+                    // slow to get there), then at a random moment.
+                    try? await eventually(60, "40 acknowledged submissions", every: .milliseconds(20)) {
+                      ledger.withLock { $0.acknowledged.count } >= 40
+                    }
+                    try? await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
                     i1.send(SIGKILL)
                     r1.send(SIGKILL)
                     let i1Status = try? await i1.waitForExit()
