@@ -144,11 +144,8 @@ public final class RemediationApplication: Sendable {
     logger: Logger,
     _ body: (PostgresRemediationStore) async throws -> T
   ) async throws -> T {
-    let client = try settings.makeClient(logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { await client.run() }
-      defer { group.cancelAll() }
-      return try await body(PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
+    try await settings.withClient(logger: logger) { client in
+      try await body(PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
     }
   }
 

@@ -148,11 +148,8 @@ public final class IntakeApplication: Sendable {
     logger: Logger,
     _ body: (PostgresIntakeStore) async throws -> T
   ) async throws -> T {
-    let client = try settings.makeClient(logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { await client.run() }
-      defer { group.cancelAll() }
-      return try await body(PostgresIntakeStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
+    try await settings.withClient(logger: logger) { client in
+      try await body(PostgresIntakeStore(client: client, deadline: settings.connectTimeout * 2, logger: logger))
     }
   }
 

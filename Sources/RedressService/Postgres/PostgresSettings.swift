@@ -111,4 +111,15 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
   public func makeClient(logger: Logger) throws -> PostgresClient {
     PostgresClient(configuration: try self.clientConfiguration(), backgroundLogger: logger)
   }
+
+  /// Runs `body` with a pool of its own for these settings, running while `body` does and shut down after it
+  /// (for one-off work such as migrations and imports, outside a service group).
+  public func withClient<T: Sendable>(logger: Logger, _ body: (PostgresClient) async throws -> T) async throws -> T {
+    let client = try self.makeClient(logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await client.run() }
+      defer { group.cancelAll() }
+      return try await body(client)
+    }
+  }
 }
