@@ -120,6 +120,9 @@ let package = Package(
         // TCPProxy: cutting a test's connections to PostgreSQL.
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        // ServiceGroup.boundedForTests: a test's services that cannot shut down fail the test instead of hanging it.
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: strictSettings
     ),

@@ -54,7 +54,7 @@ struct DeploymentFilesTests {
   @Test("every manifest parses, and every flag its containers and probes pass is one the binary accepts")
   func kubernetesManifests() async throws {
     let manifests = try Self.files("kubernetes", ".yaml")
-    #expect(manifests.count == 3)
+    #expect(manifests.count == 4)
     for manifest in manifests {
       let text = try String(contentsOf: manifest, encoding: .utf8)
       let documents = try Array(Yams.load_all(yaml: text))

@@ -78,7 +78,7 @@ struct IntakeHarness: Sendable {
     try configure(&config)
     let app = try IntakeApplication(
       config: config, directory: try TestIdentities.directory(), rateLimit: rateLimit, clock: clock, logger: logger)
-    let group = ServiceGroup(services: app.services, logger: logger)
+    let group = ServiceGroup.boundedForTests(services: app.services, logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       do {

@@ -141,7 +141,7 @@ struct RemediationHarness: Sendable {
       clock: clock,
       logger: logger
     )
-    let group = ServiceGroup(services: app.services, logger: logger)
+    let group = ServiceGroup.boundedForTests(services: app.services, logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       do {
