@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import NIOSSL
+import PostgresNIO
 import RedressIntake
 import RedressSchemas
 import RedressService
@@ -23,7 +24,25 @@ import Synchronization
 /// (worker *i* uses connection *i mod c*), like tools multiplexing calls on a few connections. Every submit
 /// carries a unique idempotency key, so every one is a new incident: one insert into `incidents`,
 /// `idempotency_keys` and `outbox`, and a read-back.
+///
+/// On PostgreSQL (`--intake-postgres`) the same service runs on `PostgresIntakeStore` in a scratch database:
+/// group commit per replica, keys claimed with `INSERT … ON CONFLICT`, a `NOTIFY` per commit; each commit is
+/// durable when PostgreSQL answers it (`synchronous_commit` on, the server's default: its WAL is fsync'd).
 enum DurableIntake {
+  enum Backend: Sendable {
+    /// The embedded default, in a fresh directory under `dataDirectory` (or the temporary directory).
+    case sqlite(dataDirectory: String?)
+    /// A scratch database created on the server `serverURL` names, and dropped afterwards.
+    case postgres(serverURL: String, password: String?)
+
+    var name: String {
+      switch self {
+      case .sqlite: "SQLite"
+      case .postgres: "PostgreSQL"
+      }
+    }
+  }
+
   struct Result: Sendable {
     var load: LoadResult
     /// Write transactions (each one commit, one WAL fsync) during the whole cell, warm-up included.
@@ -42,7 +61,65 @@ enum DurableIntake {
     pki: BenchPKI,
     clientCounts: [Int],
     connections: Int,
+    backend: Backend,
+    log: @escaping @Sendable (String) -> Void
+  ) async throws -> [(clients: Int, result: Result)] {
+    switch backend {
+    case .sqlite(let dataDirectory):
+      return try await Self.run(
+        plan: plan, pki: pki, clientCounts: clientCounts, connections: connections, dataDirectory: dataDirectory,
+        postgres: nil, log: log)
+    case .postgres(let serverURL, let password):
+      return try await Self.withScratchDatabase(serverURL: serverURL, password: password) { settings in
+        try await Self.run(
+          plan: plan, pki: pki, clientCounts: clientCounts, connections: connections, dataDirectory: nil,
+          postgres: settings, log: log)
+      }
+    }
+  }
+
+  /// Creates a database of its own on the server `serverURL` names, migrates it for intake, runs `body` with its
+  /// settings, and drops it.
+  static func withScratchDatabase<T: Sendable>(
+    serverURL: String,
+    password: String?,
+    _ body: (PostgresSettings) async throws -> T
+  ) async throws -> T {
+    let logger = quietLogger("redress.bench.postgres")
+    let server = try PostgresSettings(url: serverURL, password: password)
+    // A generated name (letters and digits only), so it can be spliced into the statement.
+    let name = "redress_bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
+    try await server.withClient(logger: logger) { client in
+      try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+    }
+    guard var components = URLComponents(string: serverURL) else { throw BenchError("not a URL: \(serverURL)") }
+    components.path = "/\(name)"
+    let settings = try PostgresSettings(
+      url: components.string ?? "", password: password, maxConnections: 10, connectTimeout: .seconds(5))
+    do {
+      try await IntakeApplication.migrate(settings, logger: logger)
+      let result = try await body(settings)
+      try await Self.drop(name, on: server, logger: logger)
+      return result
+    } catch {
+      try? await Self.drop(name, on: server, logger: logger)
+      throw error
+    }
+  }
+
+  private static func drop(_ name: String, on server: PostgresSettings, logger: Logger) async throws {
+    try await server.withClient(logger: logger) { client in
+      try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+    }
+  }
+
+  private static func run(
+    plan: Plan,
+    pki: BenchPKI,
+    clientCounts: [Int],
+    connections: Int,
     dataDirectory: String?,
+    postgres: PostgresSettings?,
     log: @escaping @Sendable (String) -> Void
   ) async throws -> [(clients: Int, result: Result)] {
     let base = URL(fileURLWithPath: dataDirectory ?? FileManager.default.temporaryDirectory.path)
@@ -54,6 +131,7 @@ enum DurableIntake {
     config.server.port = 0
     config.server.security = .tls(ServerTLS(certificateChain: [pki.serverCertificate], privateKey: pki.serverKey))
     config.storage.databasePath = directory.appendingPathComponent("intake.sqlite").path
+    config.storage.postgres = postgres
     var logger = Logger(label: "redress.bench.intake")
     // The outbox warns once that no remediation address is configured (on purpose: only intake is measured).
     logger.logLevel = .error
@@ -87,7 +165,7 @@ enum DurableIntake {
               submissions: after.submissions - before.submissions
             )
             log(
-              "intake clients \(count): \(Int(load.perSecond)) submits/s, p99 \(load.percentileMillis(99)) ms, "
+              "intake (\(postgres == nil ? "SQLite" : "PostgreSQL")) clients \(count): \(Int(load.perSecond)) submits/s, p99 \(load.percentileMillis(99)) ms, "
                 + "\(result.transactions) commits, \(String(format: "%.1f", result.meanBatch)) submits per commit"
             )
             results.append((count, result))

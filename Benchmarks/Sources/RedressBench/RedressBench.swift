@@ -60,6 +60,9 @@ struct Run: AsyncParsableCommand {
   @Option(help: "Durable intake: directory for the database (default: the system's temporary directory). It must be on a real disk: fsync on tmpfs costs nothing.")
   var dataDir: String?
 
+  @Option(name: .customLong("intake-postgres"), help: ArgumentHelp("Durable intake: also run it on PostgreSQL, in a scratch database created (and dropped) on the server this URL names (postgres://USER@HOST:PORT/DB?sslmode=...; password in REDRESS_BENCH_POSTGRES_PASSWORD). Its rows follow SQLite's in the same table.", valueName: "url"))
+  var intakePostgres: String?
+
   @Flag(help: "Unary: run only Redress, not HTTP/2 (for profiling one transport).")
   var redressOnly = false
 
@@ -93,15 +96,23 @@ struct Run: AsyncParsableCommand {
     }
     if scenarios.contains(.intake) {
       let connections = self.intakeConnections
-      let results = try await DurableIntake.run(
-        plan: plan,
-        pki: pki,
-        clientCounts: !self.intakeClients.isEmpty ? self.intakeClients : self.smoke ? [1, 16] : [1, 16, 64, 256],
-        connections: connections,
-        dataDirectory: self.dataDir,
-        log: progress
-      )
-      table.rows += results.map { .intake(clients: $0.clients, connections: connections, result: $0.result) }
+      var backends: [DurableIntake.Backend] = [.sqlite(dataDirectory: self.dataDir)]
+      if let url = self.intakePostgres {
+        backends.append(.postgres(serverURL: url, password: ProcessInfo.processInfo.environment["REDRESS_BENCH_POSTGRES_PASSWORD"]))
+      }
+      for backend in backends {
+        let results = try await DurableIntake.run(
+          plan: plan,
+          pki: pki,
+          clientCounts: !self.intakeClients.isEmpty ? self.intakeClients : self.smoke ? [1, 16] : [1, 16, 64, 256],
+          connections: connections,
+          backend: backend,
+          log: progress
+        )
+        table.rows += results.map {
+          .intake(backend: backend.name, clients: $0.clients, connections: connections, result: $0.result)
+        }
+      }
     }
     if scenarios.contains(.memory) {
       table.rows += try await Suite.memory(plan: plan)

@@ -35,11 +35,11 @@ struct ResultRow: Sendable {
     ])
   }
 
-  static func intake(clients: Int, connections: Int, result: DurableIntake.Result) -> ResultRow {
+  static func intake(backend: String, clients: Int, connections: Int, result: DurableIntake.Result) -> ResultRow {
     let load = result.load
     return ResultRow(cells: [
-      "durable intake", "Redress", "\(connections)", "\(clients)",
-      "\(grouped(load.perSecond)) submit/s (\(String(format: "%.1f", result.meanBatch)) per fsync)",
+      "durable intake, \(backend)", "Redress", "\(connections)", "\(clients)",
+      "\(grouped(load.perSecond)) submit/s (\(String(format: "%.1f", result.meanBatch)) per commit)",
       millis(load.percentileMillis(50)), millis(load.percentileMillis(99)), millis(load.percentileMillis(99.9)),
       "", "", "",
     ])
