@@ -90,7 +90,7 @@ enum DurableIntake {
     // A generated name (letters and digits only), so it can be spliced into the statement.
     let name = "redress_bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
     try await server.withClient(logger: logger) { client in
-      try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+      _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
     }
     guard var components = URLComponents(string: serverURL) else { throw BenchError("not a URL: \(serverURL)") }
     components.path = "/\(name)"
@@ -109,7 +109,7 @@ enum DurableIntake {
 
   private static func drop(_ name: String, on server: PostgresSettings, logger: Logger) async throws {
     try await server.withClient(logger: logger) { client in
-      try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+      _ = try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
     }
   }
 
