@@ -45,6 +45,12 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-configuration.git", exact: "1.4.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
     .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+    // Metrics (issue 15): swift-metrics, exported in Prometheus' text format on an HTTPS endpoint (Hummingbird).
+    .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+    // Tests only (RedressTestSupport): scraping the metrics endpoint over HTTPS.
+    .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     // Tests only: parses the Kubernetes manifests in Deployment/.
     .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
   ],
@@ -110,6 +116,13 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Configuration", package: "swift-configuration"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        // RedressMetrics and the /metrics endpoint.
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdCore", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
       ],
       swiftSettings: strictSettings
     ),
@@ -123,6 +136,9 @@ let package = Package(
         // ServiceGroup.boundedForTests: a test's services that cannot shut down fail the test instead of hanging it.
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Logging", package: "swift-log"),
+        // MetricsScrape: GET /metrics over HTTPS.
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ],
       swiftSettings: strictSettings
     ),
@@ -165,6 +181,7 @@ let package = Package(
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Configuration", package: "swift-configuration"),
+        .product(name: "Metrics", package: "swift-metrics"),
       ],
       swiftSettings: strictSettings
     ),
@@ -223,6 +240,7 @@ let package = Package(
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Metrics", package: "swift-metrics"),
       ],
       swiftSettings: strictSettings
     ),

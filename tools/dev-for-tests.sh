@@ -6,7 +6,7 @@ dev_pid=""
 start_dev() {
   local redress="$1" dir="$2"
   shift 2
-  exec {dev_out}< <("$redress" dev --data-dir "$dir" --intake-port 0 --remediation-port 0 --log-level error "$@" 2>&1)
+  exec {dev_out}< <("$redress" dev --data-dir "$dir" --intake-port 0 --remediation-port 0 --intake-metrics-port 0 --remediation-metrics-port 0 --log-level error "$@" 2>&1)
   dev_pid=$!
   local line
   while IFS= read -r -t 60 -u "$dev_out" line; do

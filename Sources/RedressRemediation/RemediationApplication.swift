@@ -80,11 +80,13 @@ public final class RemediationApplication: Sendable {
       self.postgres = postgres
     }
     let playbook = Playbook(policy: config.policy)
+    let metrics = RedressMetrics()
     let service = RemediationService(
       store: store,
       playbook: playbook,
       clock: clock,
       broadcaster: broadcaster,
+      metrics: metrics,
       logger: logger
     )
     self.store = store
@@ -94,6 +96,7 @@ public final class RemediationApplication: Sendable {
       services: [service],
       directory: directory,
       rateLimiter: rateLimiter,
+      metrics: metrics,
       logger: logger
     )
     self.timer = DeadlineTimer(
@@ -102,6 +105,7 @@ public final class RemediationApplication: Sendable {
       clock: clock,
       broadcaster: broadcaster,
       interval: config.deadlineCheckInterval,
+      metrics: metrics,
       logger: logger
     )
   }
@@ -182,7 +186,9 @@ extension RemediationApplication {
   ) throws {
     try self.init(
       config: config,
-      server: RedressServer.Config(host: settings.host, port: settings.port, security: settings.security, grpcHTTP2: settings.grpcHTTP2),
+      server: RedressServer.Config(
+        host: settings.host, port: settings.port, security: settings.security, grpcHTTP2: settings.grpcHTTP2,
+        metrics: settings.metrics),
       database: settings.postgres.map { .postgres($0) }
         ?? .sqlite(path: settings.dataDirectory.appendingPathComponent(Self.databaseFileName).path),
       directory: settings.directory,

@@ -128,6 +128,7 @@ struct IntakeCommand: AsyncParsableCommand {
       services: app.services,
       listeningAddress: { try await app.listeningAddress },
       grpcHTTP2Port: { try await app.grpcHTTP2Port },
+      metricsPort: { try await app.server.metricsPort },
       logger: logger
     )
   }

@@ -125,6 +125,7 @@ struct RemediationCommand: AsyncParsableCommand {
       services: app.services,
       listeningAddress: { try await app.listeningAddress },
       grpcHTTP2Port: { try await app.grpcHTTP2Port },
+      metricsPort: { try await app.server.metricsPort },
       logger: logger
     )
   }

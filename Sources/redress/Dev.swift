@@ -16,7 +16,7 @@ struct Dev: AsyncParsableCommand {
     abstract: "Run intake and remediation locally with embedded SQLite; no setup needed.",
     discussion: """
       On first run this creates, under the data directory: a development CA and certificates (pki/), tokens \
-      for the dev identities operator, approver, legal and client-tool (tokens.json), the identities both \
+      for the dev identities operator, approver, legal, client-tool and metrics (tokens.json), the identities both \
       services load (identities.json), and the CLI profile (client.json) that every other redress command \
       reads by default. Later runs reuse them and the databases. Intake hands incidents to remediation over \
       mutual TLS. Ctrl-C (or SIGTERM) shuts both down cleanly.
@@ -41,6 +41,15 @@ struct Dev: AsyncParsableCommand {
   @Flag(name: .customLong("no-grpc"), help: "Serve only the Redress wire, no standard gRPC over HTTP/2.")
   var noGRPC = false
 
+  @Option(name: .customLong("intake-metrics-port"), help: "Intake's Prometheus metrics (GET /metrics over HTTPS); 0 picks a free one.")
+  var intakeMetricsPort = 7447
+
+  @Option(name: .customLong("remediation-metrics-port"), help: "Remediation's Prometheus metrics; 0 picks a free one.")
+  var remediationMetricsPort = 7448
+
+  @Flag(name: .customLong("no-metrics"), help: "Serve no metrics endpoints.")
+  var noMetrics = false
+
   @Option(
     name: .customLong("follow-up-days"),
     help: "Days between the client confirming the fix and the follow-up call. 0 here so a demo can finish; services default to 3."
@@ -54,7 +63,10 @@ struct Dev: AsyncParsableCommand {
   var logLevel = "notice"
 
   func validate() throws {
-    for port in [self.intakePort, self.remediationPort, self.intakeGRPCPort, self.remediationGRPCPort] where !(0...65535).contains(port) {
+    for port in [
+      self.intakePort, self.remediationPort, self.intakeGRPCPort, self.remediationGRPCPort, self.intakeMetricsPort,
+      self.remediationMetricsPort,
+    ] where !(0...65535).contains(port) {
       throw ValidationError("Ports are 0-65535, not \(port).")
     }
     guard Logger.Level(rawValue: self.logLevel) != nil else {
@@ -110,7 +122,8 @@ struct Dev: AsyncParsableCommand {
         host: "127.0.0.1",
         port: self.remediationPort,
         security: try serverSecurity(certificate: pki.remediationCertificate, key: pki.remediationKey),
-        grpcHTTP2: self.noGRPC ? nil : GRPCHTTP2Listener(host: "127.0.0.1", port: self.remediationGRPCPort)
+        grpcHTTP2: self.noGRPC ? nil : GRPCHTTP2Listener(host: "127.0.0.1", port: self.remediationGRPCPort),
+        metrics: self.noMetrics ? nil : MetricsListener(host: "127.0.0.1", port: self.remediationMetricsPort)
       ),
       databasePath: data.appendingPathComponent("remediation.sqlite").path,
       directory: directory,
@@ -131,6 +144,7 @@ struct Dev: AsyncParsableCommand {
         security: try serverSecurity(certificate: pki.intakeCertificate, key: pki.intakeKey)
       )
       intakeConfig.server.grpcHTTP2 = self.noGRPC ? nil : GRPCHTTP2Listener(host: "127.0.0.1", port: self.intakeGRPCPort)
+      intakeConfig.server.metrics = self.noMetrics ? nil : MetricsListener(host: "127.0.0.1", port: self.intakeMetricsPort)
       intakeConfig.storage = .init(databasePath: data.appendingPathComponent("intake.sqlite").path)
       // Intake calls remediation with its own certificate: mutual TLS between the services.
       intakeConfig.outbox.remediation = .init(
@@ -156,6 +170,8 @@ struct Dev: AsyncParsableCommand {
       let intakePort = try await intake.listeningAddress.port ?? self.intakePort
       let intakeGRPC = try await intake.grpcHTTP2Port.map { "127.0.0.1:\($0)" }
       let remediationGRPC = try await remediation.grpcHTTP2Port.map { "127.0.0.1:\($0)" }
+      let intakeMetrics = try await intake.server.metricsPort
+      let remediationMetrics = try await remediation.server.metricsPort
 
       let profileFile = data.appendingPathComponent("client.json")
       try DevStack.writeProfile(
@@ -176,12 +192,19 @@ struct Dev: AsyncParsableCommand {
         } else {
           ""
         }
+      let metricsLines =
+        if let intakeMetrics, let remediationMetrics {
+          "  metrics      https://127.0.0.1:\(intakeMetrics)/metrics, https://127.0.0.1:\(remediationMetrics)/metrics "
+            + "(Prometheus; bearer token \"metrics\" in \(data.appendingPathComponent("tokens.json").path); docs/OPERATIONS.md)\n"
+        } else {
+          ""
+        }
       Output.emitText(
         """
         Redress is running (data in \(data.path)):
           intake       127.0.0.1:\(intakePort)
           remediation  127.0.0.1:\(remediationPort)
-        \(grpcLines)  profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
+        \(grpcLines)\(metricsLines)  profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
 
         Report a mistake from another terminal:
           redress submit\(profileFlag) --customer-id c-1042 --customer-name "Harbor Bikes" --tier premium \\

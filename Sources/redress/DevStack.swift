@@ -19,12 +19,13 @@ enum DevStack {
   }
 
   /// The dev identities: a person who reports and operates, a second person who approves, a legal owner,
-  /// a client-facing tool, and the intake service itself (by its certificate).
+  /// a client-facing tool, a metrics scraper, and the intake service itself (by its certificate).
   static let roles: [(name: String, roles: Set<Role>)] = [
     ("operator", [.submit, .read, .operator]),
     ("approver", [.read, .approver]),
     ("legal", [.read, .legal]),
     ("client-tool", [.submit, .clientTool]),
+    ("metrics", [.metrics]),
   ]
 
   /// Loads the tokens in `directory/tokens.json`, making any that are missing. The file is owner-only.

@@ -63,21 +63,24 @@ public final class IntakeApplication: Sendable {
     }
     let storeConfig = IntakeStore.Config(
       idempotencyRetention: config.idempotency.retention, maxBatchSize: config.groupCommit.maxBatchSize)
+    let metrics = RedressMetrics()
     var postgres: PostgresIntakeStore?
     if let settings = config.storage.postgres {
       let client = try settings.makeClient(logger: logger)
       let store = PostgresIntakeStore(
-        client: client, config: storeConfig, clock: clock, deadline: settings.connectTimeout * 2, logger: logger)
+        client: client, config: storeConfig, clock: clock, deadline: settings.connectTimeout * 2, metrics: metrics,
+        logger: logger)
       postgres = store
       self.store = store
     } else {
-      self.store = try IntakeStore(path: config.storage.databasePath, config: storeConfig, clock: clock)
+      self.store = try IntakeStore(path: config.storage.databasePath, config: storeConfig, clock: clock, metrics: metrics)
     }
     let service = IntakeService(
       store: self.store,
       triage: config.triage,
       limits: config.limits,
       clock: clock,
+      metrics: metrics,
       logger: logger
     )
     self.server = try RedressServer(
@@ -86,11 +89,13 @@ public final class IntakeApplication: Sendable {
         port: config.server.port,
         security: security,
         connection: config.server.connection,
-        grpcHTTP2: config.server.grpcHTTP2
+        grpcHTTP2: config.server.grpcHTTP2,
+        metrics: config.server.metrics
       ),
       services: [service],
       directory: directory,
       rateLimiter: rateLimit.map { RateLimiter(config: $0, clock: clock) },
+      metrics: metrics,
       logger: logger
     )
     self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)

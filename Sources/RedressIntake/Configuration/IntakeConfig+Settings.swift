@@ -48,6 +48,7 @@ extension IntakeConfig {
     self.server.port = settings.port
     self.server.security = settings.security
     self.server.grpcHTTP2 = settings.grpcHTTP2
+    self.server.metrics = settings.metrics
     self.storage.databasePath = settings.dataDirectory.appendingPathComponent("intake.sqlite").path
     self.storage.postgres = settings.postgres
 

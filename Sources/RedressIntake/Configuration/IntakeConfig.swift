@@ -23,6 +23,8 @@ public struct IntakeConfig: Sendable {
     public var connection: ConnectionConfig
     /// Standard gRPC over HTTP/2 as well (docs/CLIENTS.md); `nil` (the default): off.
     public var grpcHTTP2: GRPCHTTP2Listener?
+    /// Prometheus metrics on `GET /metrics` over HTTPS (docs/OPERATIONS.md); `nil` (the default): off.
+    public var metrics: MetricsListener?
 
     /// Listens on `host:port` with `security`.
     public init(host: String, port: Int, security: ServerSecurity?, connection: ConnectionConfig = .defaults) {

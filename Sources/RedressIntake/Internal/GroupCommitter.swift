@@ -1,3 +1,4 @@
+import RedressService
 import Synchronization
 
 /// Group commit: concurrent callers' submissions are written in one transaction.
@@ -34,6 +35,8 @@ final class GroupCommitter: Sendable {
 
   private let state = Mutex(State())
   private let maxBatchSize: Int
+  /// `redress_intake_commit_batch_size` and `redress_intake_commit_duration_seconds{outcome}`, if set.
+  private let metrics: RedressMetrics?
   /// Rung whenever a caller queues; lets tests wait for a queue to fill instead of sleeping.
   let queued = Doorbell()
 
@@ -42,8 +45,9 @@ final class GroupCommitter: Sendable {
     self.state.withLock { $0.enqueued }
   }
 
-  init(maxBatchSize: Int) {
+  init(maxBatchSize: Int, metrics: RedressMetrics? = nil) {
     self.maxBatchSize = maxBatchSize
+    self.metrics = metrics
   }
 
   /// Queues `submissions` and returns their outcomes once committed (by this caller or a leader).
@@ -87,10 +91,16 @@ final class GroupCommitter: Sendable {
     }
     let all = batch.flatMap(\.submissions)
     var result: Result<[SubmissionOutcome], IntakeError>
+    let started = ContinuousClock.now
     do {
       result = .success(try await commit(all))
     } catch {
       result = .failure(error)
+    }
+    if let metrics = self.metrics {
+      let outcome = if case .success = result { "committed" } else { "failed" }
+      metrics.recordDuration("redress_intake_commit_duration_seconds", [("outcome", outcome)], ContinuousClock.now - started)
+      metrics.recordValue("redress_intake_commit_batch_size", [], all.count)
     }
     if case .success(let outcomes) = result, outcomes.count != all.count {
       result = .failure(IntakeError(code: .storage, message: "The store answered \(outcomes.count) outcomes for \(all.count) submissions."))

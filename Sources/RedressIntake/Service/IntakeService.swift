@@ -16,17 +16,20 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
   private let validator: IncidentValidator
   private let limits: IntakeConfig.Limits
   private let clock: any WallClock
+  private let metrics: RedressMetrics
   private let logger: Logger
 
   /// A service over `store`, triaging with `triage` and enforcing `limits`; `clock` dates receipts and
-  /// validation.
+  /// validation; submissions are counted in `metrics` (docs/OPERATIONS.md).
   public init(
     store: any IntakeStorage,
     triage: TriagePolicy,
     limits: IntakeConfig.Limits,
     clock: any WallClock,
+    metrics: RedressMetrics = RedressMetrics(),
     logger: Logger
   ) {
+    self.metrics = metrics
     self.store = store
     self.triager = Triager(policy: triage)
     self.validator = IncidentValidator(futureTolerance: limits.occurredAtFutureTolerance)
@@ -47,6 +50,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     if !violations.isEmpty {
       self.logger.debug(
         "submission rejected", metadata: ["identity": "\(identity.name)", "problems": "\(violations.all.count)"])
+      self.metrics.increment("redress_intake_validation_failures_total")
       throw violations.status
     }
     let submission = try self.submission(request, from: identity)
@@ -55,6 +59,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
       outcomes = try await self.store.submit([submission])
     } catch {
       self.logger.error("store failed", metadata: ["error": "\(error)"])
+      self.metrics.increment("redress_intake_store_failures_total")
       throw error.rpcError
     }
     return try self.response(for: outcomes[0], identity: identity).get()
@@ -80,6 +85,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
       if violations.isEmpty {
         items.append((item.idempotencyKey, .valid(try self.submission(item, from: identity))))
       } else {
+        self.metrics.increment("redress_intake_validation_failures_total")
         items.append((item.idempotencyKey, .invalid(Self.itemError(violations))))
       }
     }
@@ -93,6 +99,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
       outcomes = try await self.store.submit(submissions).map { self.response(for: $0, identity: identity) }
     } catch {
       self.logger.error("store failed", metadata: ["error": "\(error)"])
+      self.metrics.increment("redress_intake_store_failures_total")
       outcomes = Array(repeating: .failure(error.rpcError), count: submissions.count)
     }
 
@@ -154,6 +161,9 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
   ) -> Result<Redress_V1_SubmitIncidentResponse, RPCError> {
     switch outcome {
     case .accepted(let incident):
+      self.metrics.increment(
+        "redress_intake_incidents_accepted_total",
+        [("priority", "\(incident.triage.priority)"), ("category", "\(incident.report.category)")])
       self.logger.info(
         "incident accepted",
         metadata: [
@@ -163,6 +173,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
       )
       return .success(.with { $0.incident = incident })
     case .replayed(let incident):
+      self.metrics.increment("redress_intake_submissions_replayed_total")
       self.logger.info(
         "submission replayed", metadata: ["incident": "\(incident.id)", "identity": "\(identity.name)"])
       return .success(
@@ -171,6 +182,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
           $0.replayed = true
         })
     case .conflict(let original):
+      self.metrics.increment("redress_intake_idempotency_conflicts_total")
       return .failure(
         IntakeError(
           code: .idempotencyConflict,

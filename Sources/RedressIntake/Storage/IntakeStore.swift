@@ -43,18 +43,24 @@ public final class IntakeStore: IntakeStorage {
   public let outboxChanged = Doorbell()
 
   /// Opens (creating and migrating) the database at `path`.
-  public convenience init(path: String, config: Config = .defaults, clock: any WallClock = SystemWallClock()) throws {
-    try self.init(writer: SQLiteDatabase.open(at: path, label: "intake"), config: config, clock: clock)
+  public convenience init(
+    path: String, config: Config = .defaults, clock: any WallClock = SystemWallClock(), metrics: RedressMetrics? = nil
+  ) throws {
+    try self.init(writer: SQLiteDatabase.open(at: path, label: "intake"), config: config, clock: clock, metrics: metrics)
   }
 
   /// Uses `writer`, migrating it first.
-  public init(writer: any DatabaseWriter, config: Config = .defaults, clock: any WallClock = SystemWallClock()) throws {
+  /// - Parameter metrics: Where group commits are recorded (batch size and commit time), if anywhere.
+  public init(
+    writer: any DatabaseWriter, config: Config = .defaults, clock: any WallClock = SystemWallClock(),
+    metrics: RedressMetrics? = nil
+  ) throws {
     precondition(config.maxBatchSize > 0, "maxBatchSize must be positive")
     self.writer = writer
     self.clock = clock
     self.config = config
     self.newIncidents = Doorbell()
-    self.committer = GroupCommitter(maxBatchSize: config.maxBatchSize)
+    self.committer = GroupCommitter(maxBatchSize: config.maxBatchSize, metrics: metrics)
     try Self.migrator.migrate(writer)
   }
 

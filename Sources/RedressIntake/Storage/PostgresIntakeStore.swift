@@ -49,6 +49,7 @@ public final class PostgresIntakeStore: IntakeStorage {
     config: IntakeStore.Config = .defaults,
     clock: any WallClock = SystemWallClock(),
     deadline: Duration = .seconds(10),
+    metrics: RedressMetrics? = nil,
     logger: Logger
   ) {
     precondition(config.maxBatchSize > 0, "maxBatchSize must be positive")
@@ -58,7 +59,7 @@ public final class PostgresIntakeStore: IntakeStorage {
     self.deadline = deadline
     self.logger = logger
     self.replicaID = UUID().uuidString
-    self.committer = GroupCommitter(maxBatchSize: config.maxBatchSize)
+    self.committer = GroupCommitter(maxBatchSize: config.maxBatchSize, metrics: metrics)
   }
 
   /// The schema, versioned; names follow the SQLite store's migrations.

@@ -19,9 +19,15 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   let playbook: Playbook
   let clock: any WallClock
   let broadcaster: RemedyBroadcaster
+  /// Remedies opened and changed (docs/OPERATIONS.md).
+  let metrics: RedressMetrics
   let logger: Logger
 
-  init(store: any RemediationStorage, playbook: Playbook, clock: any WallClock, broadcaster: RemedyBroadcaster, logger: Logger) {
+  init(
+    store: any RemediationStorage, playbook: Playbook, clock: any WallClock, broadcaster: RemedyBroadcaster,
+    metrics: RedressMetrics, logger: Logger
+  ) {
+    self.metrics = metrics
     self.store = store
     self.playbook = playbook
     self.clock = clock
@@ -55,6 +61,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
         playbook: self.playbook
       )
       if !alreadyOpen {
+        self.metrics.increment("redress_remediation_remedies_opened_total", [("stage", "\(remedy.currentStage)")])
         self.logger.info(
           "remedy opened",
           metadata: ["remedy": "\(remedy.id)", "incident": "\(incident.id)", "tenant": "\(remedy.tenant)"]
@@ -252,6 +259,9 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
       )
       switch outcome {
       case .changed(let remedy, let entry):
+        // `entry.action` is the playbook's own word for the action (a fixed set), the stage an enum case.
+        self.metrics.increment(
+          "redress_remediation_actions_total", [("action", entry.action), ("stage", "\(remedy.currentStage)")])
         self.logger.info(
           "remedy changed",
           metadata: ["remedy": "\(remedy.id)", "version": "\(remedy.version)", "action": "\(entry.action)", "by": "\(caller.name)"]

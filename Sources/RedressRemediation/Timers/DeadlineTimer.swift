@@ -17,6 +17,8 @@ public final class DeadlineTimer: Service, Sendable {
   private let clock: any WallClock
   private let broadcaster: RemedyBroadcaster
   private let interval: Duration
+  /// Escalations (docs/OPERATIONS.md).
+  private let metrics: RedressMetrics
   private let logger: Logger
 
   init(
@@ -25,8 +27,10 @@ public final class DeadlineTimer: Service, Sendable {
     clock: any WallClock,
     broadcaster: RemedyBroadcaster,
     interval: Duration,
+    metrics: RedressMetrics,
     logger: Logger
   ) {
+    self.metrics = metrics
     self.store = store
     self.playbook = playbook
     self.clock = clock
@@ -45,6 +49,7 @@ public final class DeadlineTimer: Service, Sendable {
         continue
       }
       escalated.append(id)
+      self.metrics.increment("redress_remediation_escalations_total", [("stage", "\(remedy.currentStage)")])
       self.logger.notice(
         "remedy overdue",
         metadata: ["remedy": "\(id)", "tenant": "\(remedy.tenant)", "version": "\(remedy.version)"]

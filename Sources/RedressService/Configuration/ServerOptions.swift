@@ -16,6 +16,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
   @Option(name: .customLong("grpc-port"), help: "Also serve standard gRPC over HTTP/2 (for grpcio, grpc-go, grpcurl…) on this port, same host and TLS; 0 picks a free one. Off unless given. [config: grpc_port]")
   public var grpcPort: Int?
 
+  @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics (GET /metrics over HTTPS, bearer token of an identity with the metrics role) on this port, same host; 0 picks a free one. Off unless given. [config: metrics_port]")
+  public var metricsPort: Int?
+
   @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory for the service's SQLite database. [config: data_dir; default: ./redress-data]", valueName: "path"))
   public var dataDirectory: String?
 
@@ -60,6 +63,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     values["host"] = self.host
     values["port"] = self.port.map(String.init)
     values["grpc_port"] = self.grpcPort.map(String.init)
+    values["metrics_port"] = self.metricsPort.map(String.init)
     values["data_dir"] = self.dataDirectory
     values["tls.cert"] = self.tlsCertificate
     values["tls.key"] = self.tlsKey

@@ -23,6 +23,8 @@ public struct ServiceSettings: Sendable {
   public var port: Int
   /// Standard gRPC over HTTP/2 on the same host, when `grpc_port` is set.
   public var grpcHTTP2: GRPCHTTP2Listener?
+  /// `GET /metrics` over HTTPS on the same host, when `metrics_port` is set.
+  public var metrics: MetricsListener?
   /// Where the service keeps its SQLite database.
   public var dataDirectory: URL
   /// TLS, or plaintext when explicitly asked for tests.
@@ -70,6 +72,16 @@ public struct ServiceSettings: Sendable {
         throw SettingsError("grpc_port must differ from port (\(port)): the Redress wire and gRPC over HTTP/2 each need their own")
       }
       grpcHTTP2 = GRPCHTTP2Listener(host: host, port: grpcPort)
+    }
+    var metrics: MetricsListener?
+    if let metricsPort = try reader.int("metrics_port") {
+      guard (0...65535).contains(metricsPort) else {
+        throw SettingsError("metrics_port must be between 0 and 65535, not \(metricsPort)")
+      }
+      guard metricsPort == 0 || (metricsPort != port && metricsPort != grpcHTTP2?.port) else {
+        throw SettingsError("metrics_port must differ from port and grpc_port: each listener needs its own")
+      }
+      metrics = MetricsListener(host: host, port: metricsPort)
     }
     let dataDirectory = URL(fileURLWithPath: try reader.string("data_dir") ?? "redress-data", isDirectory: true)
 
@@ -120,6 +132,7 @@ public struct ServiceSettings: Sendable {
       host: host,
       port: port,
       grpcHTTP2: grpcHTTP2,
+      metrics: metrics,
       dataDirectory: dataDirectory,
       security: security,
       directory: directory,

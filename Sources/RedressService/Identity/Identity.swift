@@ -44,7 +44,9 @@ public struct Role: RawRepresentable, Hashable, Sendable, Codable, CustomStringC
   public static let legal = Role(rawValue: "legal")
   /// A client-facing tool: sees the client's view of a remedy (no internal notes or investigation details).
   public static let clientTool = Role(rawValue: "client-tool")
+  /// May scrape the service's metrics endpoint (`GET /metrics`, bearer token); nothing else.
+  public static let metrics = Role(rawValue: "metrics")
 
   /// Every role Redress knows, for validating configuration.
-  public static let all: Set<Role> = [.submit, .read, .service, .operator, .approver, .legal, .clientTool]
+  public static let all: Set<Role> = [.submit, .read, .service, .operator, .approver, .legal, .clientTool, .metrics]
 }

@@ -29,6 +29,8 @@ public final class RedressServer: Service, Sendable {
     public var shutdownGracePeriod: Duration
     /// Standard gRPC over HTTP/2 as well, for clients without the Redress wire; `nil` (the default): off.
     public var grpcHTTP2: GRPCHTTP2Listener?
+    /// `GET /metrics` over HTTPS on a port of its own (``MetricsEndpoint``); `nil` (the default): off.
+    public var metrics: MetricsListener?
 
     /// Listens on `host:port` (port 0 picks a free one) with the wire's default limits and a 10 s grace period.
     public init(
@@ -38,7 +40,8 @@ public final class RedressServer: Service, Sendable {
       connection: ConnectionConfig = .defaults,
       limits: WireServerTransport.Limits = .defaults,
       shutdownGracePeriod: Duration = .seconds(10),
-      grpcHTTP2: GRPCHTTP2Listener? = nil
+      grpcHTTP2: GRPCHTTP2Listener? = nil,
+      metrics: MetricsListener? = nil
     ) {
       self.host = host
       self.port = port
@@ -47,6 +50,7 @@ public final class RedressServer: Service, Sendable {
       self.limits = limits
       self.shutdownGracePeriod = shutdownGracePeriod
       self.grpcHTTP2 = grpcHTTP2
+      self.metrics = metrics
     }
   }
 
@@ -54,6 +58,10 @@ public final class RedressServer: Service, Sendable {
   public let health: HealthService
   /// Triggered when graceful shutdown begins; long-lived streams end on it (``withStreamLifetime(context:_:)``).
   public let shutdown = ShutdownSignal()
+  /// This server's metrics (every RPC is counted here; the services add their own), exported by ``metricsEndpoint``.
+  public let metrics: RedressMetrics
+  /// Serves ``metrics`` when the configuration asks for it.
+  public let metricsEndpoint: MetricsEndpoint?
   private let transport: WireServerTransport
   private let server: GRPCServer<WireServerTransport>
   /// The same services on standard gRPC over HTTP/2, when configured.
@@ -75,9 +83,14 @@ public final class RedressServer: Service, Sendable {
     rateLimiter: RateLimiter?,
     serviceRateLimiter: RateLimiter? = RateLimiter(config: .serviceDefaults),
     interceptors: [any ServerInterceptor] = [],
+    metrics: RedressMetrics = RedressMetrics(),
     logger: Logger
   ) throws {
     self.health = HealthService()
+    self.metrics = metrics
+    self.metricsEndpoint = config.metrics.map {
+      MetricsEndpoint(listener: $0, security: config.security, directory: directory, metrics: metrics, logger: logger)
+    }
     self.logger = logger
     self.gracePeriod = config.shutdownGracePeriod
     self.transport = WireServerTransport(
@@ -92,7 +105,8 @@ public final class RedressServer: Service, Sendable {
       serviceRateLimiter: rateLimiter == nil ? nil : serviceRateLimiter,
       logger: logger
     )
-    let allInterceptors: [any ServerInterceptor] = [DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
+    let allInterceptors: [any ServerInterceptor] =
+      [MetricsInterceptor(metrics: metrics), DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
     self.server = GRPCServer(transport: self.transport, services: services + [self.health], interceptors: allInterceptors)
     if let listener = config.grpcHTTP2 {
       // The same service and interceptor instances: one rate limit and one failed-authentication limit per
@@ -117,6 +131,14 @@ public final class RedressServer: Service, Sendable {
     }
   }
 
+  /// The port the metrics endpoint listens on once it does; `nil` when it is off.
+  public var metricsPort: Int? {
+    get async throws {
+      guard let endpoint = self.metricsEndpoint else { return nil }
+      return try await endpoint.port
+    }
+  }
+
   public func run() async throws {
     try await withGracefulShutdownHandler {
       self.health.setStatus(.serving)
@@ -127,6 +149,10 @@ public final class RedressServer: Service, Sendable {
               servers.addTask { try await self.server.serve() }
               if let http2 = self.http2 {
                 servers.addTask { try await http2.server.serve() }
+              }
+              if let endpoint = self.metricsEndpoint {
+                // Ends on graceful shutdown like the rest (it runs a service group that inherits it).
+                servers.addTask { try await endpoint.run() }
               }
             }
           }

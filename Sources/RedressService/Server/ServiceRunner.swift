@@ -24,6 +24,7 @@ public enum ServiceRunner {
     services: [any Service],
     listeningAddress: @escaping @Sendable () async throws -> SocketAddress,
     grpcHTTP2Port: (@Sendable () async throws -> Int?)? = nil,
+    metricsPort: (@Sendable () async throws -> Int?)? = nil,
     logger: Logger
   ) async throws {
     let group = Self.group(services, logger: logger)
@@ -35,6 +36,10 @@ public enum ServiceRunner {
         if let grpcPort = try await grpcHTTP2Port?() {
           logger.notice("gRPC over HTTP/2 listening", metadata: ["port": "\(grpcPort)"])
           FileHandle.standardOutput.write(Data("\(name) gRPC HTTP/2 listening on port \(grpcPort)\n".utf8))
+        }
+        if let metricsPort = try await metricsPort?() {
+          logger.notice("metrics listening", metadata: ["port": "\(metricsPort)", "path": "/metrics"])
+          FileHandle.standardOutput.write(Data("\(name) metrics listening on port \(metricsPort)\n".utf8))
         }
         FileHandle.standardOutput.write(Data("\(name) listening on port \(port)\n".utf8))
       }

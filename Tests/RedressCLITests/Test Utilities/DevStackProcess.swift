@@ -18,7 +18,7 @@ final class DevStackProcess: @unchecked Sendable {
     self.process.executableURL = Executables.url("redress")
     self.process.arguments = [
       "dev", "--data-dir", self.dataDirectory.path, "--intake-port", "0", "--remediation-port", "0",
-      "--intake-grpc-port", "0", "--remediation-grpc-port", "0",
+      "--intake-grpc-port", "0", "--remediation-grpc-port", "0", "--intake-metrics-port", "0", "--remediation-metrics-port", "0",
       "--log-level", "error",
     ] + extra
     self.output = Pipe()

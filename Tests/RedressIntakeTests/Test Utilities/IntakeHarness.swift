@@ -16,6 +16,7 @@ enum TestIdentities {
   static let globex = (name: "globex-tool", token: "token-globex")
   static let readerOnly = (name: "acme-reader", token: "token-reader")
   static let submitOnly = (name: "acme-submitter", token: "token-submitter")
+  static let scraper = (name: "metrics-scraper", token: "token-metrics")
 
   static func directory() throws -> IdentityDirectory {
     try IdentityDirectory(entries: [
@@ -25,6 +26,7 @@ enum TestIdentities {
       .init(name: readerOnly.name, tenant: "acme", roles: [.read], tokenSHA256: [IdentityDirectory.digest(ofToken: readerOnly.token)]),
       .init(name: submitOnly.name, tenant: "acme", roles: [.submit], tokenSHA256: [IdentityDirectory.digest(ofToken: submitOnly.token)]),
       .init(name: "cert-tool", tenant: "acme", roles: [.submit, .read], certificateNames: ["cert-tool"]),
+      .init(name: scraper.name, tenant: "acme", roles: [.metrics], tokenSHA256: [IdentityDirectory.digest(ofToken: scraper.token)]),
     ])
   }
 }

@@ -19,6 +19,7 @@ enum People {
   static let portal = (name: "portal", token: "token-portal")  // client tool
   static let rita = (name: "rita", token: "token-rita")  // read
   static let greta = (name: "greta", token: "token-greta")  // globex operator
+  static let scout = (name: "scout", token: "token-scout")  // metrics scraper
 
   static func directory() throws -> IdentityDirectory {
     func entry(_ person: (name: String, token: String), _ tenant: String, _ roles: Set<Role>) -> IdentityDirectory.Entry {
@@ -33,6 +34,7 @@ enum People {
       entry(portal, "acme", [.clientTool]),
       entry(rita, "acme", [.read]),
       entry(greta, "globex", [.operator, .read]),
+      entry(scout, "acme", [.metrics]),
       // Intake as deployed: mutual TLS with its client certificate; service identities have no token.
       .init(name: "intake-mtls", tenant: "acme", roles: [.service], certificateNames: ["intake-service"]),
     ])
@@ -122,6 +124,7 @@ struct RemediationHarness: Sendable {
   static func run<T: Sendable>(
     database: TestDatabase,
     clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
+    serveMetrics: Bool = false,
     configure: (inout RemediationConfig) -> Void = { _ in },
     _ body: (RemediationHarness) async throws -> T
   ) async throws -> T {
@@ -134,7 +137,9 @@ struct RemediationHarness: Sendable {
     let appDatabase = try await Self.open(database, logger: logger)
     let app = try RemediationApplication(
       config: config,
-      server: .init(host: "127.0.0.1", port: 0, security: try RemediationTestPKI.shared.serverSecurity()),
+      server: .init(
+        host: "127.0.0.1", port: 0, security: try RemediationTestPKI.shared.serverSecurity(),
+        metrics: serveMetrics ? MetricsListener(host: "127.0.0.1", port: 0) : nil),
       database: appDatabase,
       directory: try People.directory(),
       rateLimiter: nil,

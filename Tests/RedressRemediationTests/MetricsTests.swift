@@ -1,0 +1,38 @@
+import Foundation
+import NIOSSL
+import RedressSchemas
+import RedressTestSupport
+import Testing
+
+@Suite("Remediation metrics")
+struct RemediationMetricsTests {
+  @Test("a scripted remedy moves the counters on /metrics: opened, each action by stage, the escalation, the RPCs")
+  func scriptedRemedy() async throws {
+    try await RemediationHarness.run(database: .sqlite(try TemporaryDirectory()), serveMetrics: true) { harness in
+      let incident = Incidents.make()
+      var walk = try await Walk.open(harness, incident)
+      // Opening the same incident again (intake's retry) is not a second remedy.
+      _ = try await harness.open(incident)
+      try await walk.toPropose()
+      // Nobody offers a fix for a long time: the deadline passes and escalates once.
+      harness.clock.advance(by: 30 * 24 * 3_600)
+      #expect(try await harness.app.timer.checkDeadlines() == [walk.remedy.id])
+
+      let port = try #require(try await harness.app.server.metricsPort)
+      let ca = try NIOSSLCertificate(bytes: RemediationTestPKI.shared.ca.certificateDER(), format: .der)
+      let scrape = try await MetricsScrape.get(port: port, trustRoot: ca, token: People.scout.token)
+      #expect(scrape.status == 200)
+      #expect(scrape.value(#"redress_remediation_remedies_opened_total{stage="investigate"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_actions_total{action="investigate",stage="acknowledge"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_actions_total{action="apologize",stage="propose"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_escalations_total{stage="propose"}"#) == 1)
+      #expect(scrape.value(#"redress_rpc_requests_total{method="redress.v1.Remediation/OpenRemedy",code="ok"}"#) == 2)
+      #expect(scrape.value(#"redress_rpc_requests_total{method="redress.v1.Remediation/Act",code="ok"}"#) == 2)
+      #expect(!scrape.body.contains(walk.remedy.id))
+      #expect(!scrape.body.contains("acme"))
+
+      let refused = try await MetricsScrape.get(port: port, trustRoot: ca, token: People.olivia.token)
+      #expect(refused.status == 403)
+    }
+  }
+}
