@@ -40,6 +40,15 @@ struct ConfigurationTests {
     #expect(config.outbox.backoff == .init(initial: .milliseconds(500), maximum: .seconds(60), multiplier: 2, jitter: 0.2))
   }
 
+  @Test("--metrics-port turns the metrics endpoint on at the service's host; it is off by default and needs a port of its own")
+  func metricsPort() async throws {
+    #expect(try await self.config([]).server.metrics == nil)
+    let on = try await self.config(["--host", "0.0.0.0", "--metrics-port", "9100"]).server.metrics
+    #expect(on?.host == "0.0.0.0" && on?.port == 9100)
+    await #expect(throws: ServiceSettings.SettingsError.self) { try await self.config(["--port", "9000", "--metrics-port", "9000"]) }
+    await #expect(throws: ServiceSettings.SettingsError.self) { try await self.config(["--metrics-port", "70000"]) }
+  }
+
   @Test("intake's own keys set the configuration")
   func keys() async throws {
     let config = try await self.config(

@@ -98,6 +98,8 @@ public struct MetricsEndpoint: Service {
     )
     do {
       try await app.run()
+      // Shut down before it ever listened: whoever waits for the port learns it never will.
+      bound.fail(CancellationError())
     } catch {
       bound.fail(error)
       throw error
