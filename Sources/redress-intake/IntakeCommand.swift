@@ -103,7 +103,7 @@ struct IntakeCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError("\(error)")
     }
-    ServiceRunner.bootstrapLogging(level: settings.logLevel)
+    ServiceRunner.bootstrapLogging(level: settings.logLevel, format: settings.logFormat)
     let logger = Logger(label: "redress.intake")
     if let path = self.importSQLite {
       guard let postgres = settings.postgres else {

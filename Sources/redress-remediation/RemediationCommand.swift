@@ -105,7 +105,7 @@ struct RemediationCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError("\(error)")
     }
-    ServiceRunner.bootstrapLogging(level: settings.logLevel)
+    ServiceRunner.bootstrapLogging(level: settings.logLevel, format: settings.logFormat)
     let logger = Logger(label: "redress.remediation")
     if let path = self.importSQLite {
       guard let postgres = settings.postgres else {

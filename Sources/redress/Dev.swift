@@ -62,12 +62,18 @@ struct Dev: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel = "notice"
 
+  @Option(name: .customLong("log-format"), help: "text, or json for one JSON object per line.")
+  var logFormat = "text"
+
   func validate() throws {
     for port in [
       self.intakePort, self.remediationPort, self.intakeGRPCPort, self.remediationGRPCPort, self.intakeMetricsPort,
       self.remediationMetricsPort,
     ] where !(0...65535).contains(port) {
       throw ValidationError("Ports are 0-65535, not \(port).")
+    }
+    guard LogFormat(rawValue: self.logFormat) != nil else {
+      throw ValidationError("--log-format must be text or json.")
     }
     guard Logger.Level(rawValue: self.logLevel) != nil else {
       throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
@@ -79,7 +85,7 @@ struct Dev: AsyncParsableCommand {
 
   func run() async throws {
     let level = Logger.Level(rawValue: self.logLevel) ?? .notice
-    ServiceRunner.bootstrapLogging(level: level)
+    ServiceRunner.bootstrapLogging(level: level, format: LogFormat(rawValue: self.logFormat) ?? .text)
     let logger = Logger(label: "redress.dev")
     let data = URL(fileURLWithPath: self.dataDirectory, isDirectory: true)
     // Tokens, keys and databases live here: the owner's alone (a directory that exists keeps its mode).

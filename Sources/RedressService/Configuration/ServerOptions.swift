@@ -46,6 +46,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [config: log.level; default: info]")
   public var logLevel: String?
 
+  @Option(name: .customLong("log-format"), help: "text, or json for one JSON object per line. [config: log.format; default: text]")
+  public var logFormat: String?
+
   @Option(name: .customLong("database"), help: ArgumentHelp("PostgreSQL instead of the embedded SQLite: postgres://USER@HOST:PORT/DATABASE[?sslmode=verify-full|require|disable&sslrootcert=PATH] (no password in it). [config: database.url]", valueName: "url"))
   public var databaseURL: String?
 
@@ -73,6 +76,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     values["rate.per_second"] = self.ratePerSecond.map { String($0) }
     values["rate.burst"] = self.rateBurst.map(String.init)
     values["log.level"] = self.logLevel
+    values["log.format"] = self.logFormat
     values["database.url"] = self.databaseURL
     values["database.password_file"] = self.databasePasswordFile
     values["database.max_connections"] = self.databaseMaxConnections.map(String.init)

@@ -35,6 +35,8 @@ public struct ServiceSettings: Sendable {
   public var rateLimit: RateLimiter.Config?
   /// The lowest level logged.
   public var logLevel: Logger.Level
+  /// Text (the default) or JSON lines.
+  public var logFormat: LogFormat
   /// For the service's own keys.
   public var reader: SettingsReader
   /// PostgreSQL when `database.url` is set; `nil`: the embedded SQLite in ``dataDirectory``.
@@ -128,6 +130,10 @@ public struct ServiceSettings: Sendable {
     guard let level = Logger.Level(rawValue: levelName) else {
       throw SettingsError("log.level must be one of trace, debug, info, notice, warning, error, critical; not '\(levelName)'")
     }
+    let formatName = try reader.string("log.format") ?? "text"
+    guard let format = LogFormat(rawValue: formatName) else {
+      throw SettingsError("log.format must be text or json, not '\(formatName)'")
+    }
     return ServiceSettings(
       host: host,
       port: port,
@@ -138,6 +144,7 @@ public struct ServiceSettings: Sendable {
       directory: directory,
       rateLimit: rate == 0 ? nil : RateLimiter.Config(ratePerSecond: rate, burst: burst),
       logLevel: level,
+      logFormat: format,
       reader: reader,
       postgres: postgres
     )

@@ -106,7 +106,10 @@ public final class RedressServer: Service, Sendable {
       logger: logger
     )
     let allInterceptors: [any ServerInterceptor] =
-      [MetricsInterceptor(metrics: metrics), DeadlineInterceptor(), RequestDecodingInterceptor(), authentication] + interceptors
+      [
+        RequestIDInterceptor(), MetricsInterceptor(metrics: metrics), DeadlineInterceptor(), RequestDecodingInterceptor(),
+        authentication,
+      ] + interceptors
     self.server = GRPCServer(transport: self.transport, services: services + [self.health], interceptors: allInterceptors)
     if let listener = config.grpcHTTP2 {
       // The same service and interceptor instances: one rate limit and one failed-authentication limit per

@@ -6,13 +6,24 @@ public import ServiceLifecycle
 /// How a Redress executable runs: logs to standard error, its services in one `ServiceGroup` that shuts down
 /// gracefully on SIGTERM or SIGINT, and one line on standard output once it listens.
 public enum ServiceRunner {
-  /// Sends every log to standard error at `level` or above. Call once, before the first `Logger` is made.
-  public static func bootstrapLogging(level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+  /// Sends every log to standard error at `level` or above, as text or JSON lines, each line of a request with
+  /// its `request_id` (``RequestID``). Call once, before the first `Logger` is made.
+  public static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
+    LoggingSystem.bootstrap(
+      { label, provider in
+        switch format {
+        case .text:
+          var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
+          handler.logLevel = level
+          return handler
+        case .json:
+          var handler = JSONLogHandler(label: label, metadataProvider: provider)
+          handler.logLevel = level
+          return handler
+        }
+      },
+      metadataProvider: RequestID.metadataProvider
+    )
   }
 
   /// Runs `services` until SIGTERM or SIGINT has shut them all down.

@@ -9,8 +9,9 @@ final class DevStackProcess: @unchecked Sendable {
   private let process: Process
   private let output: Pipe
 
-  /// Starts the stack (with `extra` options for `redress dev`) and waits for its "ready" line.
-  init(_ extra: [String] = []) async throws {
+  /// Starts the stack (with `extra` options for `redress dev`) and waits for its "ready" line; its logs (standard
+  /// error) go to `logFile` if given, else nowhere.
+  init(_ extra: [String] = [], logFile: URL? = nil) async throws {
     self.dataDirectory = FileManager.default.temporaryDirectory
       .appendingPathComponent("redress-cli-\(UUID().uuidString)", isDirectory: true)
     self.profile = self.dataDirectory.appendingPathComponent("client.json")
@@ -19,11 +20,17 @@ final class DevStackProcess: @unchecked Sendable {
     self.process.arguments = [
       "dev", "--data-dir", self.dataDirectory.path, "--intake-port", "0", "--remediation-port", "0",
       "--intake-grpc-port", "0", "--remediation-grpc-port", "0", "--intake-metrics-port", "0", "--remediation-metrics-port", "0",
-      "--log-level", "error",
-    ] + extra
+    ] + (extra.contains("--log-level") ? [] : ["--log-level", "error"]) + extra
     self.output = Pipe()
     self.process.standardOutput = self.output
-    self.process.standardError = FileHandle.nullDevice
+    if let logFile {
+      guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: logFile.path])
+      }
+      self.process.standardError = try FileHandle(forWritingTo: logFile)
+    } else {
+      self.process.standardError = FileHandle.nullDevice
+    }
     try self.process.run()
 
     let handle = self.output.fileHandleForReading
