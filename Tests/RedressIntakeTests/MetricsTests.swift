@@ -51,6 +51,10 @@ struct MetricsTests {
       #expect((1...3).contains(batches))
       #expect(scrape.value("redress_intake_commit_batch_size_sum") == 3)
       #expect(scrape.value(#"redress_intake_commit_duration_seconds_count{outcome="committed"}"#) == batches)
+      // Read at the scrape: both incidents wait in the outbox (no remediation is configured), received just now.
+      #expect(scrape.value("redress_intake_outbox_backlog") == 2)
+      let age = try #require(scrape.value("redress_intake_outbox_oldest_age_seconds"))
+      #expect(age >= 0 && age < 600)
       // No ids, tenants or identities in any label.
       #expect(!scrape.body.contains("acme"))
       #expect(!scrape.body.contains("inc_"))

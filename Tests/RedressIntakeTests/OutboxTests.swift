@@ -73,6 +73,9 @@ struct OutboxTests {
         let listed = try await intake.listIncidents(.with { $0.statuses = [.awaitingRemediation] }, metadata: self.token)
         #expect(Set(listed.incidents.map(\.id)) == Set(ids))
         #expect(try await harness.app.store.pendingDeliveryCount() == 20)
+        let earliest = try #require(listed.incidents.map { $0.receivedAt.date }.min())
+        let oldest = try #require(try await harness.app.store.oldestPendingReceipt())
+        #expect(abs(oldest.timeIntervalSince(earliest)) < 0.002)
 
         // Remediation starts: delivery resumes by itself.
         try await withTestRemediation(remediation, port: port) {
@@ -81,6 +84,7 @@ struct OutboxTests {
         }
         #expect(Set(remediation.remedies.keys) == Set(ids))
         #expect(remediation.calls.values.allSatisfy { $0 == 1 }, "calls per incident: \(remediation.calls)")
+        #expect(try await harness.app.store.oldestPendingReceipt() == nil)
         let after = try await intake.listIncidents(.with { $0.pageSize = 500 }, metadata: self.token)
         #expect(after.incidents.count == 20)
         for incident in after.incidents {

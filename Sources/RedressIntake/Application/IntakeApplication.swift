@@ -99,6 +99,17 @@ public final class IntakeApplication: Sendable {
       logger: logger
     )
     self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)
+    // The outbox's backlog, read at each scrape (bounded: a scrape must answer while the database is down).
+    let store = self.store
+    metrics.onScrape {
+      let read = try? await withDatabaseDeadline(.seconds(2)) {
+        (try await store.pendingDeliveryCount(), try await store.oldestPendingReceipt())
+      }
+      guard let (count, oldest) = read else { return }
+      metrics.setGauge("redress_intake_outbox_backlog", [], Double(count))
+      metrics.setGauge(
+        "redress_intake_outbox_oldest_age_seconds", [], oldest.map { max(0, clock.now().timeIntervalSince($0)) } ?? 0)
+    }
     self.storeLifetime = StoreLifetime(
       store: self.store, purgeInterval: config.idempotency.purgeInterval, logger: logger)
     if let postgres {

@@ -51,6 +51,9 @@ public protocol IntakeStorage: Sendable {
   /// How many incidents still wait for delivery.
   func pendingDeliveryCount() async throws -> Int
 
+  /// When the longest-waiting incident still in the outbox was received, or `nil` when the outbox is empty.
+  func oldestPendingReceipt() async throws -> Date?
+
   /// Remediation accepted the incident: record its remedy, mark it in remediation, and drop it from the outbox.
   func recordDelivery(incidentID: String, remedyID: String) async throws
 

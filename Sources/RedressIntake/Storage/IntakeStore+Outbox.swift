@@ -39,6 +39,14 @@ extension IntakeStore {
     try await self.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
   }
 
+  public func oldestPendingReceipt() async throws -> Date? {
+    let milliseconds = try await self.writer.read { db in
+      try Int64.fetchOne(
+        db, sql: "SELECT MIN(i.received_at_ms) FROM outbox o JOIN incidents i ON i.id = o.incident_id")
+    }
+    return milliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+  }
+
   /// Remediation accepted the incident: record its remedy, mark it in remediation, and drop it from the outbox.
   public func recordDelivery(incidentID: String, remedyID: String) async throws {
     try await self.writer.write { db in

@@ -575,6 +575,17 @@ extension PostgresIntakeStore {
     try await self.count("SELECT count(*) FROM outbox")
   }
 
+  public func oldestPendingReceipt() async throws -> Date? {
+    let milliseconds = try await self.client.withConnection(deadline: self.deadline) { db -> Int64? in
+      let rows = try await db.query(
+        "SELECT min(i.received_at_ms) FROM outbox o JOIN incident i ON i.id = o.incident_id", logger: self.logger)
+      var oldest: Int64?
+      for try await value in rows.decode(Int64?.self) { oldest = value }
+      return oldest
+    }
+    return milliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+  }
+
   public func recordDelivery(incidentID: String, remedyID: String) async throws {
     try await self.client.transaction(deadline: self.deadline, logger: self.logger) { db in
       try await db.query(

@@ -66,7 +66,7 @@ public struct MetricsEndpoint: Service {
     let directory = self.directory
     let metrics = self.metrics
     router.get("/metrics") { request, _ -> Response in
-      Self.respond(authorization: request.headers[.authorization], directory: directory, metrics: metrics)
+      await Self.respond(authorization: request.headers[.authorization], directory: directory, metrics: metrics)
     }
     let http1 = HTTP1Channel.Configuration(
       idleTimeout: Self.idleTimeout,
@@ -106,7 +106,7 @@ public struct MetricsEndpoint: Service {
     }
   }
 
-  static func respond(authorization: String?, directory: IdentityDirectory, metrics: RedressMetrics) -> Response {
+  static func respond(authorization: String?, directory: IdentityDirectory, metrics: RedressMetrics) async -> Response {
     guard let authorization, authorization.hasPrefix("Bearer "),
       let identity = directory.identity(bearerToken: String(authorization.dropFirst("Bearer ".count)))
     else {
@@ -123,6 +123,7 @@ public struct MetricsEndpoint: Service {
         body: .init(byteBuffer: ByteBuffer(string: "Identity '\(identity.name)' lacks the metrics role.\n"))
       )
     }
+    await metrics.refresh()
     return Response(
       status: .ok,
       headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

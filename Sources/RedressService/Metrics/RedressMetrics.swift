@@ -1,6 +1,7 @@
 public import CoreMetrics
 import Metrics
 public import Prometheus
+import Synchronization
 
 /// One service's metrics: a Prometheus registry of its own, fed through swift-metrics.
 ///
@@ -10,6 +11,9 @@ public import Prometheus
 /// ``exposition()``. Labels are bounded by construction: method names, status codes, enum cases — never ids,
 /// tenants or free text.
 public final class RedressMetrics: Sendable {
+  /// What runs before each scrape (gauges read from a store).
+  private let refreshers = Mutex<[@Sendable () async -> Void]>([])
+
   /// Where the series live.
   public let registry: PrometheusCollectorRegistry
   /// The swift-metrics factory writing into ``registry``.
@@ -52,6 +56,17 @@ public final class RedressMetrics: Sendable {
   /// Sets the gauge `label` to `value`.
   public func setGauge(_ label: String, _ dimensions: [(String, String)] = [], _ value: Double) {
     Gauge(label: label, dimensions: dimensions, factory: self.factory).record(value)
+  }
+
+  /// Runs `refresh` before every scrape, to set gauges that are read rather than counted (a backlog in a store).
+  /// It should answer within a second or two and leave the gauges as they were when it cannot read them.
+  public func onScrape(_ refresh: @escaping @Sendable () async -> Void) {
+    self.refreshers.withLock { $0.append(refresh) }
+  }
+
+  /// Runs every ``onScrape(_:)`` closure, in the order they were added.
+  public func refresh() async {
+    for refresh in self.refreshers.withLock({ $0 }) { await refresh() }
   }
 
   /// Every series in Prometheus' text exposition format (version 0.0.4).
