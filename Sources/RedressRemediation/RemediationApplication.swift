@@ -3,6 +3,7 @@ public import NIOCore
 public import RedressService
 public import ServiceLifecycle
 import Foundation
+import RedressSchemas
 
 /// The remediation service, ready to run in-process: its store, the gRPC server and the deadline timer.
 ///
@@ -91,6 +92,15 @@ public final class RemediationApplication: Sendable {
     )
     self.store = store
     self.broadcaster = broadcaster
+    // Open remedies by stage and how many are overdue, read at each scrape (within 2 s, else left as they were).
+    metrics.onScrape {
+      guard let counts = try? await withDatabaseDeadline(.seconds(2), { try await store.openRemedyCounts() }) else { return }
+      for stage in Redress_V1_Stage.allCases where stage != .unspecified {
+        let (open, overdue) = counts[stage] ?? (0, 0)
+        metrics.setGauge("redress_remediation_remedies_open", [("stage", "\(stage)")], Double(open))
+        metrics.setGauge("redress_remediation_remedies_overdue", [("stage", "\(stage)")], Double(overdue))
+      }
+    }
     self.server = try RedressServer(
       config: server,
       services: [service],

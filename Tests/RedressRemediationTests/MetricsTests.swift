@@ -6,9 +6,12 @@ import Testing
 
 @Suite("Remediation metrics")
 struct RemediationMetricsTests {
-  @Test("a scripted remedy moves the counters on /metrics: opened, each action by stage, the escalation, the RPCs")
-  func scriptedRemedy() async throws {
-    try await RemediationHarness.run(database: .sqlite(try TemporaryDirectory()), serveMetrics: true) { harness in
+  @Test(
+    "a scripted remedy moves the counters on /metrics: opened, each action by stage, the escalation, the RPCs; the open and overdue gauges read the store",
+    arguments: Backend.allCases)
+  func scriptedRemedy(backend: Backend) async throws {
+    try await backend.withDatabase { database in
+    try await RemediationHarness.run(database: database, serveMetrics: true) { harness in
       let incident = Incidents.make()
       var walk = try await Walk.open(harness, incident)
       // Opening the same incident again (intake's retry) is not a second remedy.
@@ -28,11 +31,15 @@ struct RemediationMetricsTests {
       #expect(scrape.value(#"redress_remediation_escalations_total{stage="propose"}"#) == 1)
       #expect(scrape.value(#"redress_rpc_requests_total{method="redress.v1.Remediation/OpenRemedy",code="ok"}"#) == 2)
       #expect(scrape.value(#"redress_rpc_requests_total{method="redress.v1.Remediation/Act",code="ok"}"#) == 2)
+      #expect(scrape.value(#"redress_remediation_remedies_open{stage="propose"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_remedies_overdue{stage="propose"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_remedies_open{stage="investigate"}"#) == 0)
       #expect(!scrape.body.contains(walk.remedy.id))
       #expect(!scrape.body.contains("acme"))
 
       let refused = try await MetricsScrape.get(port: port, trustRoot: ca, token: People.olivia.token)
       #expect(refused.status == 403)
+    }
     }
   }
 }

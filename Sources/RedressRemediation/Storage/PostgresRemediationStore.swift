@@ -267,6 +267,23 @@ extension PostgresRemediationStore: RemediationStorage {
     return rows.first.map { change in .with { $0.entry = change.entry; $0.remedy = change.remedy } }
   }
 
+  public func openRemedyCounts() async throws -> [Redress_V1_Stage: (open: Int, overdue: Int)] {
+    try await self.reading { db in
+      let rows = try await db.query(
+        """
+        SELECT stage, count(*)::BIGINT, (count(*) FILTER (WHERE overdue))::BIGINT FROM remedy
+        WHERE status = \(Redress_V1_RemedyStatus.open.rawValue) GROUP BY stage
+        """,
+        logger: self.logger
+      )
+      var counts: [Redress_V1_Stage: (open: Int, overdue: Int)] = [:]
+      for try await (stage, open, overdue) in rows.decode((Int, Int, Int).self) {
+        counts[Redress_V1_Stage(rawValue: stage) ?? .unspecified] = (open, overdue)
+      }
+      return counts
+    }
+  }
+
   public func remediesWithDeadline(atOrBefore now: Date) async throws -> [String] {
     try await self.reading { db in
       let rows = try await db.query(

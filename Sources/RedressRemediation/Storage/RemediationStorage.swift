@@ -46,6 +46,8 @@ public protocol RemediationStorage: Sendable {
     after version: Int64
   ) async throws -> [(entry: Redress_V1_TimelineEntry, remedy: Redress_V1_Remedy)]?
   func remediesWithDeadline(atOrBefore now: Date) async throws -> [String]
+  /// Open remedies of every tenant by current stage: how many, and how many of them are overdue (metrics).
+  func openRemedyCounts() async throws -> [Redress_V1_Stage: (open: Int, overdue: Int)]
 }
 
 extension RemediationStore: RemediationStorage {}

@@ -431,6 +431,21 @@ public struct RemediationStore: Sendable {
     }
   }
 
+  public func openRemedyCounts() async throws -> [Redress_V1_Stage: (open: Int, overdue: Int)] {
+    try await self.writer.read { db in
+      var counts: [Redress_V1_Stage: (open: Int, overdue: Int)] = [:]
+      let rows = try Row.fetchAll(
+        db,
+        sql: "SELECT stage, COUNT(*) AS open, SUM(overdue) AS overdue FROM remedy WHERE status = ? GROUP BY stage",
+        arguments: [Redress_V1_RemedyStatus.open.rawValue]
+      )
+      for row in rows {
+        counts[Redress_V1_Stage(rawValue: row["stage"]) ?? .unspecified] = (row["open"], row["overdue"] ?? 0)
+      }
+      return counts
+    }
+  }
+
   // MARK: - SQL helpers
 
   private static func fetch(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> Redress_V1_Remedy? {
