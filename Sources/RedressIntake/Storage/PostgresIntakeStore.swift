@@ -188,6 +188,13 @@ public final class PostgresIntakeStore: IntakeStorage {
         self.newIncidents.ring()
       }
       return outcomes
+    case .failure(let error as PostgresUnavailable):
+      // The deadline passed: the transaction may still be under way and may yet commit, so "nothing was stored"
+      // would not be known to be true. The key makes the retry safe either way.
+      throw IntakeError(
+        code: .storage,
+        message: "The incident store did not confirm the commit in time. Retry with the same idempotency key: the retry returns the incident if it was stored, and stores it if not.",
+        cause: error)
     case .failure(let error):
       throw IntakeError(code: .storage, message: "The incident store could not commit; nothing was stored. Retry.", cause: error)
     }
