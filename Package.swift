@@ -122,6 +122,7 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdCore", package: "hummingbird"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),
       ],
       swiftSettings: strictSettings

@@ -30,18 +30,21 @@ private struct ShutdownWatch: Service, CustomStringConvertible {
   var description: String { "\(type(of: self.service))" }
 
   func run() async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await self.service.run() }
+    // Each child says whether it was the service; the watch never ends the group, only the service does.
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+      group.addTask {
+        try await self.service.run()
+        return true
+      }
       group.addTask {
         try await gracefulShutdown()
         try await Task.sleep(for: .seconds(20))
         self.logger.error(
           "a service has not finished 20 s after graceful shutdown began", metadata: ["service": "\(self)"])
-        try await Task.sleep(for: .seconds(3600))
+        return false
       }
-      // The service ending (or throwing) ends the watch.
       defer { group.cancelAll() }
-      try await group.next()
+      while let wasService = try await group.next(), !wasService {}
     }
   }
 }

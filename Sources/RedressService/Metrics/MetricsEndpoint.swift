@@ -3,10 +3,10 @@ import HummingbirdCore
 import HummingbirdTLS
 public import Logging
 public import NIOCore
+import NIOPosix
 import NIOSSL
 public import RedressWire
 public import ServiceLifecycle
-import Synchronization
 
 /// Where a service serves its metrics (`metrics_port`); off unless configured.
 public struct MetricsListener: Sendable {
@@ -132,42 +132,19 @@ public struct MetricsEndpoint: Service {
   }
 }
 
-/// The port a listener bound, for callers that ask before (they wait) or after it is known.
+/// The port the endpoint bound, kept as the wire's server transport keeps its address: a promise that callers
+/// may await before or after it is known, failed if the endpoint is dropped without having listened.
 private final class PortLatch: Sendable {
-  private enum State {
-    case waiting([CheckedContinuation<Int, any Error>])
-    case done(Result<Int, any Error>)
-  }
+  private let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Int.self)
 
-  private let state = Mutex(State.waiting([]))
+  deinit {
+    self.promise.fail(CancellationError())
+  }
 
   var value: Int {
-    get async throws {
-      try await withCheckedThrowingContinuation { continuation in
-        let known: Result<Int, any Error>? = self.state.withLock { state in
-          switch state {
-          case .waiting(var waiters):
-            waiters.append(continuation)
-            state = .waiting(waiters)
-            return nil
-          case .done(let result):
-            return result
-          }
-        }
-        if let known { continuation.resume(with: known) }
-      }
-    }
+    get async throws { try await self.promise.futureResult.get() }
   }
 
-  func set(_ port: Int) { self.finish(.success(port)) }
-  func fail(_ error: any Error) { self.finish(.failure(error)) }
-
-  private func finish(_ result: Result<Int, any Error>) {
-    let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
-      guard case .waiting(let waiters) = state else { return [] }
-      state = .done(result)
-      return waiters
-    }
-    for waiter in waiters { waiter.resume(with: result) }
-  }
+  func set(_ port: Int) { self.promise.succeed(port) }
+  func fail(_ error: any Error) { self.promise.fail(error) }
 }
