@@ -27,6 +27,7 @@ schema_protos=(
   redress/v1/common.proto
   redress/v1/intake.proto
   redress/v1/remediation.proto
+  redress/v1/webhooks.proto
 )
 schema_out="Sources/RedressSchemas"
 

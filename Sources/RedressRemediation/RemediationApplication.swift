@@ -24,6 +24,8 @@ public final class RemediationApplication: Sendable {
   public let store: any RemediationStorage
   /// Fans committed changes out to watchers.
   let broadcaster: RemedyBroadcaster
+  /// Delivers the webhook outbox; tests call ``WebhookDispatcher/deliverDue()`` directly.
+  public let webhooks: WebhookDispatcher
   /// With PostgreSQL: the connection pool and the listener of other replicas' changes, run before the server
   /// (and stopped after it).
   private let databaseServices: [any Service]
@@ -82,14 +84,19 @@ public final class RemediationApplication: Sendable {
     }
     let playbook = Playbook(policy: config.policy)
     let metrics = RedressMetrics()
+    let dispatcher = WebhookDispatcher(store: store, config: config.webhooks, metrics: metrics, logger: logger)
+    self.webhooks = dispatcher
     let service = RemediationService(
       store: store,
       playbook: playbook,
       clock: clock,
       broadcaster: broadcaster,
       metrics: metrics,
+      committed: { dispatcher.wake() },
       logger: logger
     )
+    let webhooksService = WebhooksService(
+      store: store, config: config.webhooks, sender: dispatcher.sender, clock: clock, errors: service, logger: logger)
     self.store = store
     self.broadcaster = broadcaster
     // Open remedies by stage and how many are overdue, read at each scrape (within 2 s, else left as they were).
@@ -101,9 +108,17 @@ public final class RemediationApplication: Sendable {
         metrics.setGauge("redress_remediation_remedies_overdue", [("stage", "\(stage)")], Double(overdue))
       }
     }
+    // The webhook outbox: pending and dead deliveries, and how long the oldest pending one has waited.
+    metrics.onScrape {
+      guard let backlog = try? await withDatabaseDeadline(.seconds(2), { try await store.webhookBacklog() }) else { return }
+      metrics.setGauge("redress_webhook_deliveries_pending", [], Double(backlog.pending))
+      metrics.setGauge("redress_webhook_deliveries_dead", [], Double(backlog.dead))
+      metrics.setGauge(
+        "redress_webhook_oldest_pending_age_seconds", [], backlog.oldestPending.map { max(0, -$0.timeIntervalSinceNow) } ?? 0)
+    }
     self.server = try RedressServer(
       config: server,
-      services: [service],
+      services: [service, webhooksService],
       directory: directory,
       rateLimiter: rateLimiter,
       metrics: metrics,
@@ -116,14 +131,15 @@ public final class RemediationApplication: Sendable {
       broadcaster: broadcaster,
       interval: config.deadlineCheckInterval,
       metrics: metrics,
+      committed: { dispatcher.wake() },
       logger: logger
     )
   }
 
-  /// The services to run, in order: the database pool (PostgreSQL), the server, the timer, the change listener
-  /// (PostgreSQL). A `ServiceGroup` stops them in reverse order: watches end first, the pool last.
+  /// The services to run, in order: the database pool (PostgreSQL), the server, the timer, the webhook
+  /// dispatcher, the change listener (PostgreSQL). A `ServiceGroup` stops them in reverse order: watches end first, the pool last.
   public var services: [any Service] {
-    var services = self.databaseServices + [self.server, self.timer]
+    var services = self.databaseServices + [self.server, self.timer, self.webhooks]
     if let listener = self.listener { services.append(listener) }
     if let postgres = self.postgres {
       services.append(DatabaseHealth(health: self.server.health, timeout: postgres.deadline) { try await postgres.ping() })

@@ -1271,11 +1271,23 @@ public nonisolated struct Redress_V1_FollowUp: Sendable {
 
   public var attempts: [Redress_V1_FollowUpAttempt] = []
 
+  /// The scheduled_at whose arrival the timer announced (a "follow-up due" entry); equal to scheduled_at once the
+  /// call is due, so a rescheduled call is announced again.
+  public var dueAnnouncedFor: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_dueAnnouncedFor ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_dueAnnouncedFor = newValue}
+  }
+  /// Returns true if `dueAnnouncedFor` has been explicitly set.
+  public var hasDueAnnouncedFor: Bool {self._dueAnnouncedFor != nil}
+  /// Clears the value of `dueAnnouncedFor`. Subsequent reads from it will return its default value.
+  public mutating func clearDueAnnouncedFor() {self._dueAnnouncedFor = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _scheduledAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _dueAnnouncedFor: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Redress_V1_Lesson: Sendable {
@@ -3750,7 +3762,7 @@ nonisolated extension Redress_V1_FollowUpAttempt: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Redress_V1_FollowUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FollowUp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_at\0\u{1}attempts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_at\0\u{1}attempts\0\u{3}due_announced_for\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3760,6 +3772,7 @@ nonisolated extension Redress_V1_FollowUp: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._scheduledAt) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.attempts) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._dueAnnouncedFor) }()
       default: break
       }
     }
@@ -3776,12 +3789,16 @@ nonisolated extension Redress_V1_FollowUp: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.attempts.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.attempts, fieldNumber: 2)
     }
+    try { if let v = self._dueAnnouncedFor {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Redress_V1_FollowUp, rhs: Redress_V1_FollowUp) -> Bool {
     if lhs._scheduledAt != rhs._scheduledAt {return false}
     if lhs.attempts != rhs.attempts {return false}
+    if lhs._dueAnnouncedFor != rhs._dueAnnouncedFor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,6 +11,8 @@ public struct RemediationConfig: Sendable {
   /// How many changes a watcher may fall behind before its stream ends with `unavailable` (it resumes from
   /// the last version it saw).
   public var watchBufferedChanges: Int
+  /// Outbound webhooks: where they may go, retries, timeouts.
+  public var webhooks = WebhookConfig()
 
   /// A configuration with every value given; prefer changing ``defaults``.
   public init(policy: PlaybookPolicy, deadlineCheckInterval: Duration, watchBufferedChanges: Int) {

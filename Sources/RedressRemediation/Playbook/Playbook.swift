@@ -171,7 +171,8 @@ public struct Playbook: Sendable {
   }
 
   /// The remedy after the deadlines that passed by `now` are marked, with one entry recording the
-  /// escalations; `nil` when no deadline newly passed. A deadline fires once: its mark is stored in the remedy.
+  /// escalations and a follow-up call that came due; `nil` when nothing newly passed. A deadline fires once:
+  /// its mark is stored in the remedy.
   public func checkDeadlines(of remedy: Redress_V1_Remedy, at now: Date, actor: String = "timer") -> (
     Redress_V1_Remedy, Redress_V1_TimelineEntry
   )? {
@@ -205,7 +206,9 @@ public struct Playbook: Sendable {
       }
       reasons.append(("overdue:resolve", "The remedy was not resolved by \(remedy.resolveBy.date.iso8601)."))
     }
-    guard !reasons.isEmpty else { return nil }
+    let followUpDue = Self.followUpAwaitsAnnouncement(remedy) && now >= remedy.followUp.scheduledAt.date
+    if followUpDue { remedy.followUp.dueAnnouncedFor = remedy.followUp.scheduledAt }
+    guard !reasons.isEmpty || followUpDue else { return nil }
     for (kind, reason) in reasons {
       var escalation = Redress_V1_Escalation()
       escalation.at = .init(now)
@@ -222,8 +225,11 @@ public struct Playbook: Sendable {
     entry.version = remedy.version
     entry.at = .init(now)
     entry.actor = actor
-    entry.action = "escalate"
-    entry.summary = "Escalated: " + reasons.map(\.reason).joined(separator: " ")
+    var summary: [String] = []
+    if !reasons.isEmpty { summary.append("Escalated: " + reasons.map(\.reason).joined(separator: " ")) }
+    if followUpDue { summary.append("The follow-up call with the client is due.") }
+    entry.action = reasons.isEmpty ? "follow-up-due" : "escalate"
+    entry.summary = summary.joined(separator: " ")
     entry.internal = true
     remedy.timeline.append(entry)
     return (remedy, entry)
@@ -244,7 +250,18 @@ public struct Playbook: Sendable {
     if !remedy.escalations.contains(where: { $0.kind == "overdue:resolve" }) {
       candidates.append(remedy.resolveBy.date)
     }
+    if Self.followUpAwaitsAnnouncement(remedy) {
+      candidates.append(remedy.followUp.scheduledAt.date)
+    }
     return candidates.min()
+  }
+
+  /// Whether the follow-up call is scheduled, not yet made, and its arrival not yet announced (a rescheduled
+  /// call is announced again).
+  static func followUpAwaitsAnnouncement(_ remedy: Redress_V1_Remedy) -> Bool {
+    let state = remedy.stages[Self.index(.followUp)].state
+    return remedy.followUp.hasScheduledAt && (state == .pending || state == .active)
+      && remedy.followUp.dueAnnouncedFor != remedy.followUp.scheduledAt
   }
 
   /// Whether an unfinished stage is overdue or the remedy missed its resolve deadline while open.

@@ -21,13 +21,16 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
   let broadcaster: RemedyBroadcaster
   /// Remedies opened and changed (docs/OPERATIONS.md).
   let metrics: RedressMetrics
+  /// Called after each committed change (wakes the webhook dispatcher: the change may have queued events).
+  let committed: @Sendable () -> Void
   let logger: Logger
 
   init(
     store: any RemediationStorage, playbook: Playbook, clock: any WallClock, broadcaster: RemedyBroadcaster,
-    metrics: RedressMetrics, logger: Logger
+    metrics: RedressMetrics, committed: @escaping @Sendable () -> Void = {}, logger: Logger
   ) {
     self.metrics = metrics
+    self.committed = committed
     self.store = store
     self.playbook = playbook
     self.clock = clock
@@ -61,6 +64,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
         playbook: self.playbook
       )
       if !alreadyOpen {
+        self.committed()
         self.metrics.increment("redress_remediation_remedies_opened_total", [("stage", "\(remedy.currentStage)")])
         self.logger.info(
           "remedy opened",
@@ -259,6 +263,7 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
       )
       switch outcome {
       case .changed(let remedy, let entry):
+        self.committed()
         // `entry.action` is the playbook's own word for the action (a fixed set), the stage an enum case.
         self.metrics.increment(
           "redress_remediation_actions_total", [("action", entry.action), ("stage", "\(remedy.currentStage)")])

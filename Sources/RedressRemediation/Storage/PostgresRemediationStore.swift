@@ -84,7 +84,8 @@ public struct PostgresRemediationStore: Sendable {
           )
           """,
         ]
-      )
+      ),
+      .init("v2: webhooks", PostgresRemediationStore.webhookSchema),
     ]
   )
 
@@ -101,11 +102,11 @@ public struct PostgresRemediationStore: Sendable {
   }
 
   @discardableResult
-  private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+  func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
     try await self.client.transaction(deadline: self.deadline, logger: self.logger, body)
   }
 
-  private func reading<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+  func reading<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
     try await self.client.withConnection(deadline: self.deadline, body)
   }
 }
@@ -130,14 +131,14 @@ extension PostgresRemediationStore: RemediationStorage {
         guard let existing else { throw PostgresUnavailable(reason: "the remedy for \(incident.id) vanished while opening") }
         return (existing, true)
       }
-      try await self.appendChange(db, remedy: remedy, entry: remedy.timeline[0])
+      try await self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident)
       if let shared = try await self.sharedInvestigation(db, tenant: remedy.tenant, group: remedy.groupID) {
         let context = try await self.lessonContext(db, tenant: remedy.tenant, fingerprint: shared.investigation.fingerprint, excluding: remedy.id)
         if let (investigated, entry) = playbook.applyShared(
           shared.investigation, from: shared.source, by: shared.investigator, to: remedy, at: now, context: context)
         {
           try await self.update(db, investigated, from: remedy.version)
-          try await self.appendChange(db, remedy: investigated, entry: entry)
+          try await self.appendChange(db, before: remedy, remedy: investigated, entry: entry)
           remedy = investigated
         }
       }
@@ -167,7 +168,7 @@ extension PostgresRemediationStore: RemediationStorage {
       var changes: [Change] = []
       if case .changed(let updated, let entry) = outcome {
         try await self.update(db, updated, from: remedy.version)
-        try await self.appendChange(db, remedy: updated, entry: entry)
+        try await self.appendChange(db, before: remedy, remedy: updated, entry: entry)
         if case .investigate(let request) = action, request.forGroup {
           changes = try await self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
         }
@@ -190,7 +191,7 @@ extension PostgresRemediationStore: RemediationStorage {
         return nil
       }
       try await self.update(db, updated, from: remedy.version)
-      try await self.appendChange(db, remedy: updated, entry: entry)
+      try await self.appendChange(db, before: remedy, remedy: updated, entry: entry)
       return Change(remedy: updated, entry: entry)
     }
     return change.map { ($0.remedy, $0.entry) }
@@ -377,14 +378,22 @@ extension PostgresRemediationStore {
     }
   }
 
-  /// Appends the change and notifies every replica once the transaction commits.
-  func appendChange(_ db: PostgresConnection, remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry) async throws {
+  /// Appends the change, queues its webhook events for the tenant's subscriptions, and notifies every replica
+  /// once the transaction commits.
+  func appendChange(
+    _ db: PostgresConnection,
+    before: Redress_V1_Remedy?,
+    remedy: Redress_V1_Remedy,
+    entry: Redress_V1_TimelineEntry,
+    incident: Redress_V1_Incident? = nil
+  ) async throws {
     let entryBytes: Data = try entry.serializedBytes()
     let remedyBytes: Data = try remedy.serializedBytes()
     try await db.query(
       "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (\(remedy.id), \(remedy.version), \(entryBytes), \(remedyBytes))",
       logger: self.logger
     )
+    try await self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident)
     try await db.query("SELECT pg_notify(\(Self.channel), \("\(remedy.id) \(remedy.version)"))", logger: self.logger)
   }
 
@@ -421,7 +430,7 @@ extension PostgresRemediationStore {
       guard let (investigated, entry) = playbook.applyShared(request, from: source.id, by: investigator, to: member, at: now, context: context)
       else { continue }
       try await self.update(db, investigated, from: member.version)
-      try await self.appendChange(db, remedy: investigated, entry: entry)
+      try await self.appendChange(db, before: member, remedy: investigated, entry: entry)
       changes.append(Change(remedy: investigated, entry: entry))
     }
     return changes

@@ -6,7 +6,7 @@ public import RedressService
 /// and ``PostgresRemediationStore`` (several replicas on one PostgreSQL) implement it with the same guarantees:
 /// every change, its entry and its change-log copy commit together after a version check, and a method
 /// returns only once its change is durable.
-public protocol RemediationStorage: Sendable {
+public protocol RemediationStorage: WebhookStorage {
   /// Opens the remedy for `incident`, or returns the one its tenant already has (and `true`).
   func open(
     incident: Redress_V1_Incident,

@@ -13,7 +13,7 @@ import SwiftProtobuf
 /// with WAL and `synchronous = FULL` (``SQLiteDatabase/open(at:label:)``): a method returns only once its
 /// change is on disk.
 public struct RemediationStore: Sendable {
-  private let writer: any DatabaseWriter
+  let writer: any DatabaseWriter
 
   /// Opens (creating and migrating) the database at `path`.
   public init(path: String) throws {
@@ -104,6 +104,9 @@ public struct RemediationStore: Sendable {
           """
       )
     }
+    migrator.registerMigration("v3: webhooks") { db in
+      try db.execute(sql: Self.webhookSchema)
+    }
     return migrator
   }
 
@@ -129,7 +132,7 @@ public struct RemediationStore: Sendable {
       }
       var remedy = playbook.open(incident: incident, id: newID, by: actor, at: now)
       try Self.insert(db, remedy)
-      try Self.appendChange(db, remedy: remedy, entry: remedy.timeline[0])
+      try Self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident)
       // A group whose investigation was shared: the new member starts with it.
       if let shared = try Self.sharedInvestigation(db, tenant: remedy.tenant, group: remedy.groupID) {
         let context = try Self.lessonContext(
@@ -138,7 +141,7 @@ public struct RemediationStore: Sendable {
           shared.investigation, from: shared.source, by: shared.investigator, to: remedy, at: now, context: context)
         {
           try Self.update(db, investigated, from: remedy.version)
-          try Self.appendChange(db, remedy: investigated, entry: entry)
+          try Self.appendChange(db, before: remedy, remedy: investigated, entry: entry)
           remedy = investigated
         }
       }
@@ -174,7 +177,7 @@ public struct RemediationStore: Sendable {
       var groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] = []
       if case .changed(let updated, let entry) = outcome {
         try Self.update(db, updated, from: remedy.version)
-        try Self.appendChange(db, remedy: updated, entry: entry)
+        try Self.appendChange(db, before: remedy, remedy: updated, entry: entry)
         if case .investigate(let request) = action, request.forGroup {
           groupChanges = try Self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
         }
@@ -219,7 +222,7 @@ public struct RemediationStore: Sendable {
           request, from: source.id, by: investigator, to: member, at: now, context: context)
       else { continue }
       try Self.update(db, investigated, from: member.version)
-      try Self.appendChange(db, remedy: investigated, entry: entry)
+      try Self.appendChange(db, before: member, remedy: investigated, entry: entry)
       changes.append((investigated, entry))
     }
     return changes
@@ -305,7 +308,7 @@ public struct RemediationStore: Sendable {
         return nil
       }
       try Self.update(db, updated, from: remedy.version)
-      try Self.appendChange(db, remedy: updated, entry: entry)
+      try Self.appendChange(db, before: remedy, remedy: updated, entry: entry)
       return (updated, entry)
     }
   }
@@ -523,13 +526,22 @@ public struct RemediationStore: Sendable {
     }
   }
 
-  private static func appendChange(_ db: Database, remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry) throws {
+  /// Appends the change to the change log and queues its webhook events (``WebhookEvents``) for the tenant's
+  /// subscriptions, in the caller's transaction: an event exists exactly when its change committed.
+  private static func appendChange(
+    _ db: Database,
+    before: Redress_V1_Remedy?,
+    remedy: Redress_V1_Remedy,
+    entry: Redress_V1_TimelineEntry,
+    incident: Redress_V1_Incident? = nil
+  ) throws {
     let entryBytes: Data = try entry.serializedBytes()
     let remedyBytes: Data = try remedy.serializedBytes()
     try db.execute(
       sql: "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (?, ?, ?, ?)",
       arguments: [remedy.id, remedy.version, entryBytes, remedyBytes]
     )
+    try Self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident)
   }
 
   static func fingerprint(in action: Redress_V1_ActRequest.OneOf_Action) -> String? {

@@ -4,7 +4,8 @@ public import ServiceLifecycle
 import RedressSchemas
 
 /// The service-level timers: finds remedies whose acknowledge, fix or resolve deadline passed, marks the
-/// stage overdue and records an escalation as a change on the remedy's timeline.
+/// stage overdue and records an escalation as a change on the remedy's timeline; and announces a follow-up
+/// call whose scheduled time came (a "follow-up-due" entry).
 ///
 /// Deadlines live in the store (the remedy and an indexed next-deadline column) and each fires once (the mark
 /// is stored with the remedy), so a restart neither loses nor re-fires one. Time comes from the injected
@@ -19,6 +20,8 @@ public final class DeadlineTimer: Service, Sendable {
   private let interval: Duration
   /// Escalations (docs/OPERATIONS.md).
   private let metrics: RedressMetrics
+  /// Called after each deadline change it commits (wakes the webhook dispatcher).
+  private let committed: @Sendable () -> Void
   private let logger: Logger
 
   init(
@@ -28,9 +31,11 @@ public final class DeadlineTimer: Service, Sendable {
     broadcaster: RemedyBroadcaster,
     interval: Duration,
     metrics: RedressMetrics,
+    committed: @escaping @Sendable () -> Void = {},
     logger: Logger
   ) {
     self.metrics = metrics
+    self.committed = committed
     self.store = store
     self.playbook = playbook
     self.clock = clock
@@ -49,11 +54,16 @@ public final class DeadlineTimer: Service, Sendable {
         continue
       }
       escalated.append(id)
-      self.metrics.increment("redress_remediation_escalations_total", [("stage", "\(remedy.currentStage)")])
-      self.logger.notice(
-        "remedy overdue",
-        metadata: ["remedy": "\(id)", "tenant": "\(remedy.tenant)", "version": "\(remedy.version)"]
-      )
+      self.committed()
+      if entry.action == "escalate" {
+        self.metrics.increment("redress_remediation_escalations_total", [("stage", "\(remedy.currentStage)")])
+        self.logger.notice(
+          "remedy overdue",
+          metadata: ["remedy": "\(id)", "tenant": "\(remedy.tenant)", "version": "\(remedy.version)"]
+        )
+      } else {
+        self.logger.info("follow-up call due", metadata: ["remedy": "\(id)", "tenant": "\(remedy.tenant)"])
+      }
       self.broadcaster.publish(.with {
         $0.entry = entry
         $0.remedy = remedy

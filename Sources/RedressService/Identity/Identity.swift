@@ -46,7 +46,9 @@ public struct Role: RawRepresentable, Hashable, Sendable, Codable, CustomStringC
   public static let clientTool = Role(rawValue: "client-tool")
   /// May scrape the service's metrics endpoint (`GET /metrics`, bearer token); nothing else.
   public static let metrics = Role(rawValue: "metrics")
+  /// Manages its tenant's webhook subscriptions (they receive the tenant's remedies): nothing else by itself.
+  public static let admin = Role(rawValue: "admin")
 
   /// Every role Redress knows, for validating configuration.
-  public static let all: Set<Role> = [.submit, .read, .service, .operator, .approver, .legal, .clientTool, .metrics]
+  public static let all: Set<Role> = [.submit, .read, .service, .operator, .approver, .legal, .clientTool, .metrics, .admin]
 }
