@@ -140,6 +140,9 @@ let package = Package(
         // MetricsScrape: GET /metrics over HTTPS.
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        // WebhookReceiver: a real HTTPS receiver for webhook tests.
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
       ],
       swiftSettings: strictSettings
     ),

@@ -67,6 +67,8 @@ struct RemediationCommand: AsyncParsableCommand {
 
   @OptionGroup var serviceLevels: ServiceLevelOptions
 
+  @OptionGroup var webhooks: WebhookOptions
+
   @Option(name: .customLong("import-sqlite"), help: ArgumentHelp("Copy this SQLite database (remediation.sqlite) into the empty PostgreSQL database that --database names and exit (stop the SQLite service first).", valueName: "path"))
   var importSQLite: String?
 
@@ -91,6 +93,7 @@ struct RemediationCommand: AsyncParsableCommand {
     values[Keys.followUpDays] = self.followUpDays.map(String.init)
     values[Keys.followUpRetryHours] = self.followUpRetryHours.map(String.init)
     values.merge(self.serviceLevels.values) { _, new in new }
+    values.merge(self.webhooks.values) { _, new in new }
     values[Keys.watchBufferedChanges] = self.watchBuffered.map(String.init)
     return values
   }

@@ -59,6 +59,9 @@ struct Dev: AsyncParsableCommand {
   @OptionGroup(title: "Service levels (as redress-remediation takes them; shorten them for a demo)")
   var serviceLevels: ServiceLevelOptions
 
+  @OptionGroup(title: "Webhooks (as redress-remediation takes them)")
+  var webhooks: WebhookOptions
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel = "notice"
 
@@ -116,6 +119,7 @@ struct Dev: AsyncParsableCommand {
     var remediationConfig: RemediationConfig
     do {
       var values = self.serviceLevels.values
+      values.merge(self.webhooks.values) { _, new in new }
       values[RemediationConfig.Keys.followUpDays] = String(self.followUpDays)
       remediationConfig = try RemediationConfig(reader: try await SettingsReader.inMemory(values))
     } catch {

@@ -18,10 +18,11 @@ enum DevStack {
       .replacingOccurrences(of: "=", with: "")
   }
 
-  /// The dev identities: a person who reports and operates, a second person who approves, a legal owner,
-  /// a client-facing tool, a metrics scraper, and the intake service itself (by its certificate).
+  /// The dev identities: a person who reports, operates and manages the tenant's webhooks, a second person who
+  /// approves, a legal owner, a client-facing tool, a metrics scraper, and the intake service itself (by its
+  /// certificate).
   static let roles: [(name: String, roles: Set<Role>)] = [
-    ("operator", [.submit, .read, .operator]),
+    ("operator", [.submit, .read, .operator, .admin]),
     ("approver", [.read, .approver]),
     ("legal", [.read, .legal]),
     ("client-tool", [.submit, .clientTool]),

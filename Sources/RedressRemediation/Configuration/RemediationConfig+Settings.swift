@@ -1,4 +1,5 @@
 public import RedressService
+import NIOSSL
 import RedressSchemas
 
 extension RemediationConfig {
@@ -25,6 +26,15 @@ extension RemediationConfig {
     public static let publicChannelDivisor = "sla.public_channel_divisor"
     public static let deadlineCheckSeconds = "timers.check_interval_seconds"
     public static let watchBufferedChanges = "watch.buffered_changes"
+    public static let webhooksAllowPrivateTargets = "webhooks.allow_private_targets"
+    public static let webhooksAllowHTTP = "webhooks.allow_http"
+    // A PEM file of extra trust roots for receivers.
+    public static let webhooksCA = "webhooks.ca"
+    public static let webhooksMaxAttempts = "webhooks.max_attempts"
+    public static let webhooksRetryBaseMilliseconds = "webhooks.retry_base_ms"
+    public static let webhooksRetryCapSeconds = "webhooks.retry_cap_seconds"
+    public static let webhooksTimeoutSeconds = "webhooks.timeout_seconds"
+    public static let webhooksPerTenant = "webhooks.max_per_tenant"
 
     /// `sla.p1.acknowledge_minutes` ... `sla.p4.resolve_minutes`.
     public static func sla(priority: Int, _ target: String) -> String {
@@ -84,6 +94,7 @@ extension RemediationConfig {
     config.policy = policy
     if let seconds = try Self.positive(reader, Keys.deadlineCheckSeconds) { config.deadlineCheckInterval = .seconds(seconds) }
     config.watchBufferedChanges = try Self.positive(reader, Keys.watchBufferedChanges) ?? config.watchBufferedChanges
+    try Self.readWebhooks(reader, into: &config.webhooks)
     self = config
   }
 
@@ -128,6 +139,34 @@ extension RemediationConfig {
       table[currency] = merged
     }
     policy.currencies = table
+  }
+
+  private static func readWebhooks(_ reader: SettingsReader, into webhooks: inout WebhookConfig) throws {
+    webhooks.targets.allowPrivateAddresses = try reader.bool(Keys.webhooksAllowPrivateTargets) ?? false
+    webhooks.targets.allowPlainHTTP = try reader.bool(Keys.webhooksAllowHTTP) ?? false
+    if let path = try reader.string(Keys.webhooksCA) {
+      do {
+        webhooks.additionalTrustRoots = try NIOSSLCertificate.fromPEMFile(path)
+      } catch {
+        throw ServiceSettings.SettingsError("\(Keys.webhooksCA): cannot read PEM certificates from \(path): \(error)")
+      }
+      guard !webhooks.additionalTrustRoots.isEmpty else {
+        throw ServiceSettings.SettingsError("\(Keys.webhooksCA): \(path) holds no PEM certificate")
+      }
+    }
+    if let attempts = try Self.positive(reader, Keys.webhooksMaxAttempts) {
+      guard attempts <= 100 else { throw ServiceSettings.SettingsError("\(Keys.webhooksMaxAttempts) must be 1 to 100") }
+      webhooks.maxAttempts = attempts
+    }
+    if let base = try Self.positive(reader, Keys.webhooksRetryBaseMilliseconds) { webhooks.retryBase = .milliseconds(base) }
+    if let cap = try Self.positive(reader, Keys.webhooksRetryCapSeconds) { webhooks.retryCap = .seconds(cap) }
+    if let timeout = try Self.positive(reader, Keys.webhooksTimeoutSeconds) {
+      guard timeout <= 60 else { throw ServiceSettings.SettingsError("\(Keys.webhooksTimeoutSeconds) must be 1 to 60") }
+      webhooks.requestTimeout = .seconds(timeout)
+      // The claim outlives the attempt with room to record its outcome.
+      webhooks.lease = .seconds(max(60, timeout * 3))
+    }
+    webhooks.maxSubscriptionsPerTenant = try Self.positive(reader, Keys.webhooksPerTenant) ?? webhooks.maxSubscriptionsPerTenant
   }
 
   private static func amount(_ reader: SettingsReader, _ key: String) throws -> Int64? {

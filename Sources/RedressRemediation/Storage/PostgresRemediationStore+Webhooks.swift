@@ -91,7 +91,7 @@ extension PostgresRemediationStore: WebhookStorage {
       INSERT INTO webhook_delivery (subscription_id, tenant, event_id, event_type, remedy_id, remedy_version, incident,
                                     created_at, state, attempts, next_attempt_at)
       SELECT s.id, s.tenant, e.event_id, e.event_type, \(remedy.id), \(remedy.version),
-             CASE WHEN e.event_type = \(accepted) THEN \(incidentBytes) ELSE NULL END,
+             CASE WHEN e.event_type = \(accepted) THEN \(incidentBytes)::BYTEA ELSE NULL END,
              \(entry.at.date.timeIntervalSince1970), 1, 0, 0
       FROM webhook_subscription s
       CROSS JOIN unnest(\(ids)::TEXT[], \(numbers)::INTEGER[], \(visible)::BOOLEAN[]) WITH ORDINALITY

@@ -118,7 +118,7 @@ public struct WebhookSender: Sendable {
   }
 
   /// A `Retry-After` value: seconds, or an HTTP date; capped at ``WebhookConfig/maxRetryAfter``.
-  static func retryAfter(_ value: String, now: Date = Date()) -> Duration? {
+  public static func retryAfter(_ value: String, now: Date = Date()) -> Duration? {
     let text = value.trimmingCharacters(in: .whitespaces)
     var seconds: Double?
     if let number = Int(text), number >= 0 {

@@ -20,6 +20,8 @@ enum People {
   static let rita = (name: "rita", token: "token-rita")  // read
   static let greta = (name: "greta", token: "token-greta")  // globex operator
   static let scout = (name: "scout", token: "token-scout")  // metrics scraper
+  static let ada = (name: "ada", token: "token-ada")  // admin (webhooks)
+  static let gus = (name: "gus", token: "token-gus")  // globex admin
 
   static func directory() throws -> IdentityDirectory {
     func entry(_ person: (name: String, token: String), _ tenant: String, _ roles: Set<Role>) -> IdentityDirectory.Entry {
@@ -35,6 +37,8 @@ enum People {
       entry(rita, "acme", [.read]),
       entry(greta, "globex", [.operator, .read]),
       entry(scout, "acme", [.metrics]),
+      entry(ada, "acme", [.admin]),
+      entry(gus, "globex", [.admin]),
       // Intake as deployed: mutual TLS with its client certificate; service identities have no token.
       .init(name: "intake-mtls", tenant: "acme", roles: [.service], certificateNames: ["intake-service"]),
     ])
@@ -82,6 +86,8 @@ struct RemediationHarness: Sendable {
   let client: Client
   /// A client presenting intake's certificate (mutual TLS): the service identity `intake-mtls`.
   let intakeClient: Client
+  /// The same connection's `redress.v1.Webhooks` client.
+  let webhooksClient: Redress_V1_Webhooks.Client<WireClientTransport>
   let clock: ManualWallClock
   let group: ServiceGroup
   let port: Int
@@ -164,7 +170,7 @@ struct RemediationHarness: Sendable {
             try await body(
               RemediationHarness(
                 app: app, client: Client(wrapping: grpcClient), intakeClient: Client(wrapping: intakeClient),
-                clock: clock, group: group, port: port
+                webhooksClient: .init(wrapping: grpcClient), clock: clock, group: group, port: port
               )
             )
           }
@@ -197,6 +203,11 @@ struct RemediationHarness: Sendable {
   /// A handle acting as `person`.
   func desk(_ person: (name: String, token: String)) -> Desk {
     Desk(client: self.client, token: person.token)
+  }
+
+  /// A handle managing webhooks as `person`.
+  func webhooks(_ person: (name: String, token: String)) -> WebhookDesk {
+    WebhookDesk(client: self.webhooksClient, token: person.token)
   }
 
   /// A handle acting as intake: its client certificate, no token.
@@ -247,5 +258,67 @@ struct Desk: Sendable {
       },
       metadata: self.metadata
     )
+  }
+}
+
+
+/// Calls `redress.v1.Webhooks` as one identity.
+struct WebhookDesk: Sendable {
+  let client: Redress_V1_Webhooks.Client<WireClientTransport>
+  let token: String
+
+  var metadata: Metadata { ["authorization": "Bearer \(self.token)"] }
+
+  func create(
+    url: String, types: [Redress_V1_WebhookEventType] = [], clientView: Bool = false, description: String = ""
+  ) async throws -> Redress_V1_CreateWebhookResponse {
+    try await self.client.createWebhook(
+      .with {
+        $0.url = url
+        $0.eventTypes = types
+        $0.clientView = clientView
+        $0.description_p = description
+      }, metadata: self.metadata)
+  }
+
+  func list() async throws -> [Redress_V1_WebhookSubscription] {
+    try await self.client.listWebhooks(.init(), metadata: self.metadata).webhooks
+  }
+
+  func delete(_ id: String) async throws -> Redress_V1_DeleteWebhookResponse {
+    try await self.client.deleteWebhook(.with { $0.webhookID = id }, metadata: self.metadata)
+  }
+
+  func rotate(_ id: String, keepPreviousSeconds: Int64 = 0) async throws -> Redress_V1_CreateWebhookResponse {
+    try await self.client.rotateWebhookSecret(
+      .with {
+        $0.webhookID = id
+        $0.keepPreviousSeconds = keepPreviousSeconds
+      }, metadata: self.metadata)
+  }
+
+  func test(_ id: String) async throws -> Redress_V1_TestWebhookResponse {
+    try await self.client.testWebhook(.with { $0.webhookID = id }, metadata: self.metadata)
+  }
+
+  func deliveries(
+    _ id: String, states: [Redress_V1_WebhookDeliveryState] = [], pageSize: Int32 = 0, pageToken: String = ""
+  ) async throws -> Redress_V1_ListWebhookDeliveriesResponse {
+    try await self.client.listWebhookDeliveries(
+      .with {
+        $0.webhookID = id
+        $0.states = states
+        $0.pageSize = pageSize
+        $0.pageToken = pageToken
+      }, metadata: self.metadata)
+  }
+
+  func replay(_ id: String, deliveries: [String] = []) async throws -> Int64 {
+    try await self.client.replayWebhookDeliveries(
+      .with {
+        $0.webhookID = id
+        $0.deliveryIds = deliveries
+      }, metadata: self.metadata
+    ).replayed
   }
 }
