@@ -24,7 +24,7 @@ public final class RemediationApplication: Sendable {
   public let store: any RemediationStorage
   /// Fans committed changes out to watchers.
   let broadcaster: RemedyBroadcaster
-  /// Delivers the webhook outbox; tests call ``WebhookDispatcher/deliverDue()`` directly.
+  /// Delivers the webhook outbox.
   public let webhooks: WebhookDispatcher
   /// With PostgreSQL: the connection pool and the listener of other replicas' changes, run before the server
   /// (and stopped after it).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RedressTestSupport
 import GRPCCore
 import Logging
 import RedressIntake

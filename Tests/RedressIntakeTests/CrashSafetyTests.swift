@@ -1,4 +1,5 @@
 import Foundation
+import RedressTestSupport
 import GRPCCore
 import Logging
 import NIOSSL

@@ -41,6 +41,8 @@ struct ExecutableTests {
       Keys.maxNegotiationRounds, Keys.followUpDays, Keys.followUpRetryHours, Keys.publicChannelDivisor,
       Keys.deadlineCheckSeconds, Keys.watchBufferedChanges, "host", "port", "data_dir", "tls.cert", "tls.key", "tls.ca",
       "identities", "plaintext_for_testing_only", "rate.per_second", "rate.burst", "log.level",
+      Keys.webhooksAllowPrivateTargets, Keys.webhooksAllowHTTP, Keys.webhooksCA, Keys.webhooksMaxAttempts,
+      Keys.webhooksRetryBaseMilliseconds, Keys.webhooksRetryCapSeconds, Keys.webhooksTimeoutSeconds, Keys.webhooksPerTenant,
     ]
     for priority in 1...4 {
       keys += [Keys.sla(priority: priority, "acknowledge"), Keys.sla(priority: priority, "resolve")]

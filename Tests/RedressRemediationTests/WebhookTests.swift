@@ -77,10 +77,20 @@ struct WebhookTests {
       // A signature older than the replay window is refused.
       #expect(!WebhookSignature.verify(header: requests[0].signature, body: requests[0].body, secret: created.signingSecret, now: Date() + 600))
 
-      let deliveries = try await harness.webhooks(People.ada).deliveries(created.webhook.id)
-      #expect(deliveries.deliveries.count == 4)
-      #expect(deliveries.deliveries.allSatisfy { $0.state == .delivered && $0.attempts == 1 && $0.lastHTTPStatus == 200 })
-      #expect(deliveries.deliveries.map(\.remedyVersion) == [3, 2, 1, 1])  // newest first
+      // The receiver has answered; the dispatcher records each outcome just after.
+      let deliveries = try await Self.eventually("every outcome recorded") {
+        let all = try await harness.webhooks(People.ada).deliveries(created.webhook.id).deliveries
+        return all.allSatisfy { $0.state == .delivered } ? all : []
+      }
+      #expect(deliveries.count == 4)
+      #expect(deliveries.allSatisfy { $0.attempts == 1 && $0.lastHTTPStatus == 200 && $0.hasDeliveredAt })
+      #expect(deliveries.map(\.remedyVersion) == [3, 2, 1, 1])  // newest first
+      // Pages of two, newest first, then none left.
+      let first = try await harness.webhooks(People.ada).deliveries(created.webhook.id, pageSize: 2)
+      #expect(first.deliveries.map(\.id) == deliveries.prefix(2).map(\.id))
+      let second = try await harness.webhooks(People.ada).deliveries(created.webhook.id, pageSize: 2, pageToken: first.nextPageToken)
+      #expect(second.deliveries.map(\.id) == deliveries.suffix(2).map(\.id))
+      #expect(second.nextPageToken.isEmpty)
     }
   }
 

@@ -242,7 +242,12 @@ extension PostgresRemediationStore: WebhookStorage {
     try await self.reading { db in
       var next: Double?
       for try await value in try await db.query(
-        "SELECT min(greatest(next_attempt_at, coalesce(lease_until, 0))) FROM webhook_delivery WHERE state = 1",
+        // Only the first pending delivery of each (subscription, remedy) can become due.
+        """
+        SELECT min(greatest(d.next_attempt_at, coalesce(d.lease_until, 0))) FROM webhook_delivery d
+        WHERE d.state = 1 AND NOT EXISTS (SELECT 1 FROM webhook_delivery e WHERE e.subscription_id = d.subscription_id
+                                            AND e.remedy_id = d.remedy_id AND e.state = 1 AND e.seq < d.seq)
+        """,
         logger: self.logger
       ).decode(Double?.self) { next = value }
       return next.map { Date(timeIntervalSince1970: $0) }

@@ -208,8 +208,14 @@ extension RemediationStore: WebhookStorage {
 
   public func nextWebhookDeliveryTime() async throws -> Date? {
     try await self.writer.read { db in
+      // Only the first pending delivery of each (subscription, remedy) can become due; the others wait for it.
       try Double.fetchOne(
-        db, sql: "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM webhook_delivery WHERE state = 1"
+        db,
+        sql: """
+          SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, 0))) FROM webhook_delivery d
+          WHERE d.state = 1 AND NOT EXISTS (SELECT 1 FROM webhook_delivery e WHERE e.subscription_id = d.subscription_id
+                                              AND e.remedy_id = d.remedy_id AND e.state = 1 AND e.seq < d.seq)
+          """
       ).map { Date(timeIntervalSince1970: $0) }
     }
   }

@@ -21,7 +21,7 @@ public struct WebhookConfig: Sendable {
   /// How often the outbox is read when nothing wakes the dispatcher (other replicas' changes; retries are
   /// woken for at their due time).
   public var pollInterval: Duration
-  /// Deliveries claimed and sent at once.
+  /// Attempts in flight at once per replica (a slow receiver holds one for up to ``requestTimeout``).
   public var batchSize: Int
   /// Subscriptions per tenant.
   public var maxSubscriptionsPerTenant: Int

@@ -25,6 +25,8 @@ public final class WebhookDispatcher: Service, Sendable {
   let logger: Logger
   private let signal = WakeSignal()
   private let lastPrune = Mutex<Date>(.distantPast)
+  /// Attempts running now.
+  private let inFlight = Atomic<Int>(0)
 
   public init(store: any WebhookStorage, config: WebhookConfig, metrics: RedressMetrics, logger: Logger) {
     self.store = store
@@ -46,44 +48,54 @@ public final class WebhookDispatcher: Service, Sendable {
       self.logger.warning("could not release webhook leases; they expire on their own", metadata: ["error": "\(error)"])
     }
     await cancelWhenGracefulShutdown {
-      var failing = false
-      while !Task.isCancelled {
-        var wait = self.config.pollInterval
-        do {
-          let sent = try await self.deliverDue()
-          if failing { self.logger.notice("webhook outbox readable again") }
-          failing = false
-          if sent > 0 { continue }
-          await self.prune()
-          if let next = try await self.store.nextWebhookDeliveryTime() {
-            let until = Duration.milliseconds(Int64(max(0, next.timeIntervalSinceNow) * 1_000))
-            wait = min(wait, until)
+      // Attempts run beside the loop, at most `batchSize` at once: a slow receiver holds one slot for up to
+      // the request timeout, never the others. Each finished attempt wakes the loop to fill its slot.
+      await withDiscardingTaskGroup { group in
+        var failing = false
+        while !Task.isCancelled {
+          var wait = self.config.pollInterval
+          let free = self.config.batchSize - self.inFlight.load(ordering: .relaxed)
+          if free > 0 {
+            do {
+              let now = Date()
+              let due = try await self.store.claimDueWebhookDeliveries(
+                now: now, leaseUntil: now + self.config.lease.timeInterval, limit: free)
+              if failing { self.logger.notice("webhook outbox readable again") }
+              failing = false
+              for delivery in due {
+                self.inFlight.add(1, ordering: .relaxed)
+                group.addTask {
+                  await self.attemptRecorded(delivery)
+                  self.inFlight.subtract(1, ordering: .relaxed)
+                  self.signal.signal()
+                }
+              }
+              if due.count == free { continue }
+              await self.prune()
+              if let next = try await self.store.nextWebhookDeliveryTime() {
+                wait = min(wait, .milliseconds(Int64(max(0, next.timeIntervalSinceNow) * 1_000)))
+              }
+            } catch {
+              if !failing { self.logger.error("webhook outbox unreadable; retrying", metadata: ["error": "\(error)"]) }
+              failing = true
+            }
           }
-        } catch is CancellationError {
-          break
-        } catch {
-          if !failing { self.logger.error("webhook outbox unreadable; retrying", metadata: ["error": "\(error)"]) }
-          failing = true
+          await self.signal.wait(timeout: wait)
         }
-        await self.signal.wait(timeout: wait)
       }
     }
   }
 
-  /// Claims and sends one batch of due deliveries; returns how many were sent.
-  @discardableResult
-  public func deliverDue() async throws -> Int {
-    let now = Date()
-    let due = try await self.store.claimDueWebhookDeliveries(
-      now: now, leaseUntil: now + self.config.lease.timeInterval, limit: self.config.batchSize)
-    guard !due.isEmpty else { return 0 }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      for delivery in due {
-        group.addTask { try await self.attempt(delivery) }
-      }
-      try await group.waitForAll()
+  /// One attempt and its outcome; a store failure leaves the delivery leased, so it is tried again when the
+  /// lease ends.
+  private func attemptRecorded(_ delivery: DueWebhookDelivery) async {
+    do {
+      try await self.attempt(delivery)
+    } catch {
+      self.logger.error(
+        "could not record a webhook attempt; it is retried when its claim expires",
+        metadata: ["delivery": "\(WebhookDeliveryID.make(delivery.seq))", "error": "\(error)"])
     }
-    return due.count
   }
 
   private func attempt(_ delivery: DueWebhookDelivery) async throws {

@@ -97,7 +97,8 @@ public protocol WebhookStorage: Sendable {
   /// pending one of their subscription and remedy (so one remedy's events go out in order).
   func claimDueWebhookDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [DueWebhookDelivery]
   func recordWebhookAttempt(seq: Int64, _ outcome: WebhookAttemptOutcome) async throws
-  /// When the next pending delivery becomes due (or its lease ends); `nil` when none is pending.
+  /// When the next delivery that may be sent becomes due (or its lease ends): the first pending one of each
+  /// (subscription, remedy), as the later ones wait for it; `nil` when none is pending.
   func nextWebhookDeliveryTime() async throws -> Date?
   /// Clears every lease (a single process starting: nothing else can hold one).
   func releaseWebhookLeases() async throws

@@ -1,7 +1,4 @@
-import Foundation
-import RedressPKI
-import RedressService
-import RedressTestSupport
+public import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,11 +12,11 @@ import Darwin
 ///
 /// `@unchecked Sendable`: the `Process` is configured and started in ``launch(executable:arguments:stderr:)``
 /// and afterwards only signalled by pid; its termination is observed through `terminationHandler`.
-final class ChildService: @unchecked Sendable {
+public final class ChildService: @unchecked Sendable {
   private let process: Process
   private let exitStatus: AsyncStream<Int32>
   /// The port the child reported it listens on.
-  let port: Int
+  public let port: Int
 
   private init(process: Process, exitStatus: AsyncStream<Int32>, port: Int) {
     self.process = process
@@ -28,7 +25,7 @@ final class ChildService: @unchecked Sendable {
   }
 
   /// Finds the executable `name` built next to the test bundle (`swift build --build-tests` builds it).
-  static func executable(_ name: String = "redress-intake") throws -> URL {
+  public static func executable(_ name: String = "redress-intake") throws -> URL {
     // Linux: the test binary sits in the build directory; macOS: the .xctest bundle does.
     var candidates = [
       Bundle.main.bundleURL.appendingPathComponent(name),
@@ -46,7 +43,7 @@ final class ChildService: @unchecked Sendable {
   }
 
   /// Starts the child and returns once it printed its listening port.
-  static func launch(executable: URL, arguments: [String], stderr: URL) async throws -> ChildService {
+  public static func launch(executable: URL, arguments: [String], stderr: URL) async throws -> ChildService {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -103,49 +100,15 @@ final class ChildService: @unchecked Sendable {
   }
 
   /// Sends `signal` to the child.
-  func send(_ signal: Int32) {
+  public func send(_ signal: Int32) {
     _ = kill(self.process.processIdentifier, signal)
   }
 
   /// Waits for the child to exit; returns its status (the signal number if it was killed by one).
-  func waitForExit() async throws -> Int32 {
+  public func waitForExit() async throws -> Int32 {
     try await withTimeout(60, "the child service to exit") { [exitStatus] in
       for await status in exitStatus { return status }
       return -1
     }
   }
-}
-
-/// TLS files and an identities file for a child `redress-intake`, minted into `directory`.
-struct ChildIntakeFiles {
-  static let token = "crash-test-token"
-  let arguments: [String]
-
-  init(directory: URL) throws {
-    let ca = try CertificateAuthority.create(commonName: "Crash Test CA")
-    let server = try ca.issue(
-      commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .server)
-    let caURL = directory.appendingPathComponent("ca.pem")
-    try ca.root.certificatePEM().write(to: caURL, atomically: true, encoding: .utf8)
-    let certURL = directory.appendingPathComponent("server.pem")
-    let keyURL = directory.appendingPathComponent("server-key.pem")
-    try server.write(certificateTo: certURL, privateKeyTo: keyURL)
-    let identities = """
-      {"identities": [{"name": "crash-tool", "tenant": "acme", "roles": ["submit", "read"],
-        "token_sha256": ["\(IdentityDirectory.digest(ofToken: Self.token))"]}]}
-      """
-    let identitiesURL = directory.appendingPathComponent("identities.json")
-    try identities.write(to: identitiesURL, atomically: true, encoding: .utf8)
-    self.arguments = [
-      "--host", "127.0.0.1", "--port", "0",
-      "--data-dir", directory.appendingPathComponent("data").path,
-      "--tls-cert", certURL.path, "--tls-key", keyURL.path, "--tls-ca", caURL.path,
-      "--identities", identitiesURL.path,
-      "--rate-per-second", "0",
-      "--log-level", "info",
-    ]
-    self.caPEM = try ca.root.certificatePEM()
-  }
-
-  let caPEM: String
 }
