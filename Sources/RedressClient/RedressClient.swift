@@ -25,6 +25,8 @@ public final class RedressClient: Sendable {
   private let remediationClient: GRPCClient<WireClientTransport>
   let intake: Redress_V1_Intake.Client<WireClientTransport>
   let remediation: Redress_V1_Remediation.Client<WireClientTransport>
+  /// Served by the remediation service, over the same connection.
+  let webhooks: Redress_V1_Webhooks.Client<WireClientTransport>
 
   /// A client for `configuration`. Nothing connects until ``runConnections()`` runs and a call is made;
   /// prefer ``withRedressClient(configuration:logger:_:)``, which does both and shuts down afterwards.
@@ -50,6 +52,7 @@ public final class RedressClient: Sendable {
     )
     self.intake = Redress_V1_Intake.Client(wrapping: self.intakeClient)
     self.remediation = Redress_V1_Remediation.Client(wrapping: self.remediationClient)
+    self.webhooks = Redress_V1_Webhooks.Client(wrapping: self.remediationClient)
   }
 
   /// Runs both services' connections until ``close()``.

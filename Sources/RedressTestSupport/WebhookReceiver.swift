@@ -86,6 +86,18 @@ public final class WebhookReceiver: Sendable {
     return reply
   }
 
+  /// Serves with the PEM certificate chain and key in these files (see ``serve(certificateChain:privateKey:_:)``).
+  public func serve<T: Sendable>(
+    certificatePEMFile: String,
+    privateKeyPEMFile: String,
+    _ body: @Sendable (_ port: Int) async throws -> T
+  ) async throws -> T {
+    try await self.serve(
+      certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePEMFile),
+      privateKey: try NIOSSLPrivateKey(file: privateKeyPEMFile, format: .pem),
+      body)
+  }
+
   /// Serves on 127.0.0.1 (a free port) with `certificateChain` and `privateKey` while `body` runs.
   public func serve<T: Sendable>(
     certificateChain: [NIOSSLCertificate],

@@ -44,6 +44,7 @@ struct Redress: AsyncParsableCommand {
       Skip.self,
       Note.self,
 
+      Webhooks.self,
       Dev.self,
       Certs.self,
       Health.self,

@@ -40,8 +40,23 @@ enum Executables {
     currentDirectory: URL? = nil,
     timeout: Duration = .seconds(60)
   ) async throws -> Result {
+    try await Self.run(
+      executable: Self.url(name), arguments, environment: environment, stdin: stdin, currentDirectory: currentDirectory,
+      timeout: timeout)
+  }
+
+  /// Runs the program at `executable` (any path) to completion, giving up after `timeout`.
+  static func run(
+    executable: URL,
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    stdin: String? = nil,
+    currentDirectory: URL? = nil,
+    timeout: Duration = .seconds(60)
+  ) async throws -> Result {
+    let name = executable.lastPathComponent
     let process = Process()
-    process.executableURL = Self.url(name)
+    process.executableURL = executable
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     for key in env.keys where key.hasPrefix("REDRESS_") {
