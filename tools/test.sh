@@ -9,7 +9,7 @@
 # where a CI log's tail shows them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-heavy='ReplicaCrashTests|IntakeReplicaTests|IntakeDatabaseDownTests|DatabaseDownTests|ReplicaTests|CrashSafetyTests'
+heavy='WebhookCrashTests|ReplicaCrashTests|IntakeReplicaTests|IntakeDatabaseDownTests|DatabaseDownTests|ReplicaTests|CrashSafetyTests'
 minutes="${REDRESS_TEST_PASS_MINUTES:-20}"
 
 # The build is not timed: a cold one takes ~8 minutes on 2 cores.

@@ -9,6 +9,13 @@ public struct MetricsScrape: Sendable {
   public var contentType: String
   public var body: String
 
+  /// An exposition read some other way (a registry in the test process).
+  public init(status: UInt, contentType: String, body: String) {
+    self.status = status
+    self.contentType = contentType
+    self.body = body
+  }
+
   /// Scrapes `https://localhost:port/path`.
   public static func get(
     port: Int, trustRoot: NIOSSLCertificate, token: String?, path: String = "/metrics"

@@ -214,7 +214,8 @@ struct Dev: AsyncParsableCommand {
         Redress is running (data in \(data.path)):
           intake       127.0.0.1:\(intakePort)
           remediation  127.0.0.1:\(remediationPort)
-        \(grpcLines)\(metricsLines)  profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
+        \(grpcLines)\(metricsLines)  webhooks     redress webhooks add URL (operator manages them; docs/OPERATIONS.md#webhooks)
+          profile      \(profileFile.path) (CA and tokens for \(tokens.keys.sorted().joined(separator: ", ")))
 
         Report a mistake from another terminal:
           redress submit\(profileFlag) --customer-id c-1042 --customer-name "Harbor Bikes" --tier premium \\

@@ -147,6 +147,12 @@ struct WebhookTests {
       #expect(dead.count == 1)
       #expect(dead[0].attempts == 3 && dead[0].lastHTTPStatus == 503 && dead[0].eventID == firstID)
       #expect(dead[0].lastError.contains("503"))
+      let metrics = harness.app.server.metrics
+      await metrics.refresh()
+      let scrape = MetricsScrape(status: 200, contentType: "", body: String(decoding: metrics.exposition(), as: UTF8.self))
+      #expect(scrape.value(#"redress_webhook_attempts_total{outcome="failed"}"#) == 2)
+      #expect(scrape.value(#"redress_webhook_attempts_total{outcome="dead"}"#) == 1)
+      #expect(scrape.value("redress_webhook_deliveries_dead") == 1)
 
       // Replaying sends the same event (same id) again, and it is delivered.
       #expect(try await admin.replay(webhook.id) == 1)
