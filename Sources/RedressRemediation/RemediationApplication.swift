@@ -83,7 +83,7 @@ public final class RemediationApplication: Sendable {
       self.postgres = postgres
     }
     let playbook = Playbook(policy: config.policy)
-    let metrics = RedressMetrics()
+    let metrics = RedressMetrics(durationBuckets: RemedyMeasures.buckets)
     let dispatcher = WebhookDispatcher(store: store, config: config.webhooks, metrics: metrics, logger: logger)
     self.webhooks = dispatcher
     let service = RemediationService(

@@ -42,4 +42,29 @@ struct RemediationMetricsTests {
     }
     }
   }
+
+  @Test("a remedy walked to the end records the time to acknowledge and to resolve, the money issued and the follow-up outcome")
+  func playbookMeasures() async throws {
+    try await RemediationHarness.run(.sqlite) { harness in
+      var walk = try await Walk.open(harness)
+      harness.clock.advance(by: 600)
+      try await walk.act(Do.receipt())  // acknowledged ten minutes after opening
+      try await walk.toLearn()
+      try await walk.act(Do.learn())
+      let metrics = harness.app.server.metrics
+      let scrape = MetricsScrape(status: 200, contentType: "", body: String(decoding: metrics.exposition(), as: UTF8.self))
+      #expect(scrape.value(#"redress_remediation_time_to_acknowledge_seconds_count{priority="p2"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_time_to_acknowledge_seconds_sum{priority="p2"}"#) == 600)
+      // Ten minutes fall in the 15-minute bucket, not the 5-minute one.
+      #expect(scrape.value(#"redress_remediation_time_to_acknowledge_seconds_bucket{priority="p2",le="300.0"}"#) == 0)
+      #expect(scrape.value(#"redress_remediation_time_to_acknowledge_seconds_bucket{priority="p2",le="900.0"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_time_to_resolve_seconds_count{priority="p2"}"#) == 1)
+      // The walk moved the clock three days past the fix for the follow-up call.
+      #expect(try #require(scrape.value(#"redress_remediation_time_to_resolve_seconds_sum{priority="p2"}"#)) >= 3 * 86_400)
+      #expect(scrape.value(#"redress_remediation_issued_minor_total{kind="compensation",currency="USD"}"#) == 3_000)
+      #expect(scrape.value(#"redress_remediation_issued_minor_total{kind="goodwill",currency="USD"}"#) == 2_000)
+      #expect(scrape.value(#"redress_remediation_follow_ups_total{outcome="satisfied"}"#) == 1)
+      #expect(scrape.value(#"redress_remediation_remedies_closed_total{status="resolved"}"#) == 1)
+    }
+  }
 }

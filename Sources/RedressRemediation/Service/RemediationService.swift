@@ -252,18 +252,20 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     try violations.throwIfAny()
     guard let action = request.action else { throw RPCError(code: .invalidArgument, message: "action is required") }
     do {
-      let (outcome, groupChanges) = try await self.store.act(
+      let now = self.clock.now()
+      let (outcome, before, groupChanges) = try await self.store.act(
         remedyID: request.remedyID,
         tenant: caller.tenant,
         action: action,
         expectedVersion: request.expectedVersion,
         by: caller,
-        at: self.clock.now(),
+        at: now,
         playbook: self.playbook
       )
       switch outcome {
       case .changed(let remedy, let entry):
         self.committed()
+        RemedyMeasures.record(before: before, after: remedy, at: now, into: self.metrics)
         // `entry.action` is the playbook's own word for the action (a fixed set), the stage an enum case.
         self.metrics.increment(
           "redress_remediation_actions_total", [("action", entry.action), ("stage", "\(remedy.currentStage)")])

@@ -154,7 +154,7 @@ extension PostgresRemediationStore: RemediationStorage {
     by actor: Identity,
     at now: Date,
     playbook: Playbook
-  ) async throws -> (outcome: Playbook.Outcome, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
+  ) async throws -> (outcome: Playbook.Outcome, before: Redress_V1_Remedy, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
     let result = try await self.transaction { db -> ActResult in
       guard let remedy = try await Self.fetch(db, "SELECT body FROM remedy WHERE id = \(id) AND tenant = \(tenant) FOR UPDATE", self.logger) else {
         throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
@@ -173,9 +173,9 @@ extension PostgresRemediationStore: RemediationStorage {
           changes = try await self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
         }
       }
-      return ActResult(outcome: outcome, groupChanges: changes)
+      return ActResult(outcome: outcome, before: remedy, groupChanges: changes)
     }
-    return (result.outcome, result.groupChanges.map { ($0.remedy, $0.entry) })
+    return (result.outcome, result.before, result.groupChanges.map { ($0.remedy, $0.entry) })
   }
 
   public func checkDeadlines(
@@ -308,6 +308,7 @@ extension PostgresRemediationStore {
 
   struct ActResult: Sendable {
     var outcome: Playbook.Outcome
+    var before: Redress_V1_Remedy
     var groupChanges: [Change]
   }
 

@@ -16,8 +16,8 @@ public protocol RemediationStorage: WebhookStorage {
     playbook: Playbook
   ) async throws -> (remedy: Redress_V1_Remedy, alreadyOpen: Bool)
 
-  /// Applies `action` to remedy `id` of `tenant` in one transaction; `groupChanges` are the other members
-  /// of its group that a shared investigation changed in the same transaction.
+  /// Applies `action` to remedy `id` of `tenant` in one transaction; `before` is the remedy it was applied to,
+  /// `groupChanges` the other members of its group that a shared investigation changed in the same transaction.
   func act(
     remedyID id: String,
     tenant: String,
@@ -26,7 +26,7 @@ public protocol RemediationStorage: WebhookStorage {
     by actor: Identity,
     at now: Date,
     playbook: Playbook
-  ) async throws -> (outcome: Playbook.Outcome, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)])
+  ) async throws -> (outcome: Playbook.Outcome, before: Redress_V1_Remedy, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)])
 
   /// Marks the deadlines of remedy `id` that passed by `now`; `nil` when none newly passed. Fires once even
   /// when several replicas check at the same time.

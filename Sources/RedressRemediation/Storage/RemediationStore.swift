@@ -161,7 +161,7 @@ public struct RemediationStore: Sendable {
     by actor: Identity,
     at now: Date,
     playbook: Playbook
-  ) async throws -> (outcome: Playbook.Outcome, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
+  ) async throws -> (outcome: Playbook.Outcome, before: Redress_V1_Remedy, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
     try await self.writer.write { db in
       guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ? AND tenant = ?", [id, tenant]) else {
         throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
@@ -182,7 +182,7 @@ public struct RemediationStore: Sendable {
           groupChanges = try Self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
         }
       }
-      return (outcome, groupChanges)
+      return (outcome, remedy, groupChanges)
     }
   }
 

@@ -29,13 +29,28 @@ public final class RedressMetrics: Sendable {
   /// Buckets for counts per batch (group commit): 1 to 1,024.
   public static let batchBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
-  public init() {
+  /// Buckets for durations of the playbook (time to acknowledge, to resolve): a minute to 30 days.
+  public static let playbookBuckets: [Duration] = [
+    .seconds(60), .seconds(300), .seconds(900), .seconds(1_800), .seconds(3_600), .seconds(7_200), .seconds(14_400),
+    .seconds(28_800), .seconds(86_400), .seconds(172_800), .seconds(259_200), .seconds(604_800), .seconds(1_209_600),
+    .seconds(2_592_000),
+  ]
+
+  /// - Parameter durationBuckets: Buckets for the duration histograms named here; every other one gets
+  ///   ``latencyBuckets``.
+  public init(durationBuckets: [String: [Duration]]) {
     let registry = PrometheusCollectorRegistry()
     var factory = PrometheusMetricsFactory(registry: registry)
     factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+    factory.durationHistogramBuckets = durationBuckets
     factory.defaultValueHistogramBuckets = Self.batchBuckets
     self.registry = registry
     self.factory = factory
+  }
+
+  /// Metrics whose duration histograms all get ``latencyBuckets``.
+  public convenience init() {
+    self.init(durationBuckets: [:])
   }
 
   /// Adds `amount` to the counter `label` with `dimensions`.
