@@ -1,6 +1,7 @@
 import Foundation
 import NIOSSL
 import RedressSchemas
+import RedressService
 import RedressTestSupport
 import Testing
 
@@ -66,5 +67,41 @@ struct RemediationMetricsTests {
       #expect(scrape.value(#"redress_remediation_follow_ups_total{outcome="satisfied"}"#) == 1)
       #expect(scrape.value(#"redress_remediation_remedies_closed_total{status="resolved"}"#) == 1)
     }
+  }
+
+  @Test("the wire's connections, streams, bytes, resets and goaways are counted, with bounded labels")
+  func wireMetrics() async throws {
+    let metrics = try await RemediationHarness.run(database: .sqlite(try TemporaryDirectory())) { harness -> RedressMetrics in
+      let remedy = try await harness.open()
+      // A watch the client cancels: its stream is reset (CANCEL) by the client.
+      let watcher = Watcher()
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await watcher.run(harness.desk(People.olivia), remedyID: remedy.id) }
+        _ = try await watcher.next(1)
+        group.cancelAll()
+      }
+      let scrape = MetricsScrape(
+        status: 200, contentType: "", body: String(decoding: harness.app.server.metrics.exposition(), as: UTF8.self))
+      // The harness's two clients (a token client and intake's certificate client).
+      #expect(scrape.value("redress_wire_connections_total") == 2)
+      #expect(scrape.value("redress_wire_connections_open") == 2)
+      #expect(try #require(scrape.value("redress_wire_streams_total")) >= 2)
+      #expect(try #require(scrape.value(#"redress_wire_bytes_total{direction="in"}"#)) > 100)
+      #expect(try #require(scrape.value(#"redress_wire_bytes_total{direction="out"}"#)) > 100)
+      let reset = try await withTimeout(.seconds(30), "the client's reset counted") {
+        while true {
+          let body = String(decoding: harness.app.server.metrics.exposition(), as: UTF8.self)
+          let now = MetricsScrape(status: 200, contentType: "", body: body)
+          if let value = now.value(#"redress_wire_resets_total{direction="received",code="CANCEL"}"#) { return value }
+          try await Task.sleep(for: .milliseconds(20))
+        }
+      }
+      #expect(reset == 1)
+      return harness.app.server.metrics
+    }
+    // The clients closed first, each saying goodbye (GOAWAY NO_ERROR); no connection is left open.
+    let after = MetricsScrape(status: 200, contentType: "", body: String(decoding: metrics.exposition(), as: UTF8.self))
+    #expect(after.value(#"redress_wire_goaway_total{direction="received",code="NO_ERROR"}"#) == 2)
+    #expect(after.value("redress_wire_connections_open") == 0)
   }
 }

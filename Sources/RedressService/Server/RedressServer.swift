@@ -96,7 +96,9 @@ public final class RedressServer: Service, Sendable {
     self.transport = WireServerTransport(
       host: config.host,
       port: config.port,
-      config: .init(security: config.security, connection: config.connection, limits: config.limits),
+      config: .init(
+        security: config.security, connection: config.connection, limits: config.limits,
+        observer: WireMetrics(metrics: metrics)),
       logger: logger
     )
     let authentication = AuthenticationInterceptor(

@@ -67,7 +67,17 @@ final class ConnectionHandler: ChannelInboundHandler {
   private var keepaliveTimer: Scheduled<Void>?
   private var keepaliveTimeout: Scheduled<Void>?
 
-  init(role: Role, config: ConnectionConfig, logger: Logger, serverBudget: InboundBudget? = nil) {
+  /// Told about streams, bytes, `GOAWAY` and `RESET_STREAM` (server connections with metrics only).
+  private let observer: (any WireObserver)?
+  /// Octets read and written since they were last reported to ``observer``.
+  private var unreportedRead = 0
+  private var unreportedWritten = 0
+
+  init(
+    role: Role, config: ConnectionConfig, logger: Logger, serverBudget: InboundBudget? = nil,
+    observer: (any WireObserver)? = nil
+  ) {
+    self.observer = observer
     self.role = role
     self.config = config
     self.logger = logger
@@ -120,6 +130,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       self.prepareOutBuffer()
       FrameEncoder.encode(frame, into: &self.outBuffer)
       self.markFlush()
+      if let observer = self.observer { Self.report(frame, sent: true, to: observer) }
     case .writeMessage(let id, let fragment, let flags):
       self.writeMessageFragment(id, fragment, flags: flags)
     case .writeEndStream(let id):
@@ -129,6 +140,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     case .flush:
       self.flushNow()
     case .openStream(let key, let descriptor, let responseCompression):
+      self.observer?.streamOpened()
       self.openServerStream(key: key, descriptor: descriptor, responseCompression: responseCompression)
     case .deliver(let key, let part):
       self.deliver(part, to: key)
@@ -381,6 +393,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         metadata: ["peer": "\(self.remoteAddress)", "phase": "\(phase)"]
       )
     }
+    self.reportBytes()
     self.tearDown()
     context.fireChannelInactive()
   }
@@ -444,7 +457,9 @@ final class ConnectionHandler: ChannelInboundHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard self.machine.phase != .closed else { return }
     self.inReadLoop = true
-    self.parser.append(self.unwrapInboundIn(data))
+    let bytes = self.unwrapInboundIn(data)
+    if self.observer != nil { self.unreportedRead += bytes.readableBytes }
+    self.parser.append(bytes)
     defer {
       // Answers go out at the end of the read burst (channelReadComplete) or, if no such event
       // follows this read, on the next loop turn: never left waiting for more input.
@@ -463,13 +478,30 @@ final class ConnectionHandler: ChannelInboundHandler {
         return
       }
       guard let element else { return }
+      if let observer = self.observer, case .frame(let frame) = element { Self.report(frame, sent: false, to: observer) }
       self.run { machine, actions in machine.receive(element, now: now, into: &actions) }
     }
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
     self.flushIfNeeded()
+    self.reportBytes()
     context.fireChannelReadComplete()
+  }
+
+  private static func report(_ frame: Frame, sent: Bool, to observer: any WireObserver) {
+    switch frame {
+    case .goAway(_, let code, _): observer.goAway(sent: sent, code: code)
+    case .resetStream(_, let code): observer.reset(sent: sent, code: code)
+    default: break
+    }
+  }
+
+  private func reportBytes() {
+    guard let observer = self.observer, self.unreportedRead > 0 || self.unreportedWritten > 0 else { return }
+    observer.bytes(read: self.unreportedRead, written: self.unreportedWritten)
+    self.unreportedRead = 0
+    self.unreportedWritten = 0
   }
 
   // MARK: - Writing
@@ -484,6 +516,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       self.outBuffer.writeBuffer(&fragment)
     } else {
       self.emitOutBuffer()
+      if self.observer != nil { self.unreportedWritten += fragment.readableBytes }
       self.context?.write(self.wrapOutboundOut(fragment), promise: nil)
     }
     self.markFlush()
@@ -496,6 +529,7 @@ final class ConnectionHandler: ChannelInboundHandler {
       self.outBuffer.moveReaderIndex(to: self.outBuffer.writerIndex)
       return
     }
+    if self.observer != nil { self.unreportedWritten += self.outBuffer.readableBytes }
     context.write(self.wrapOutboundOut(self.outBuffer), promise: nil)
     // Marked consumed rather than replaced: once the TLS handler has encrypted it (on flush) and let
     // go, `prepareOutBuffer` reuses its storage instead of allocating a new buffer per flush.
@@ -539,6 +573,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     self.flushPending = false
     self.emitOutBuffer()
     context.flush()
+    self.reportBytes()
     if self.machine.openStreams == 0 && self.outBuffer.readableBytes == 0 {
       // An idle connection keeps no out buffer (memory per idle connection); the next write allocates
       // one. (Checked again after the flush: a handler it reached may have written more.)

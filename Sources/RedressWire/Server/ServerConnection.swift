@@ -22,6 +22,7 @@ final class ServerConnection: Sendable {
     sslContext: NIOSSLContext?,
     config: ConnectionConfig,
     budget: InboundBudget,
+    observer: (any WireObserver)? = nil,
     logger: Logger
   ) throws -> ServerConnection {
     let (streams, continuation) = AsyncStream.makeStream(of: ServerStreamStart.self)
@@ -29,7 +30,8 @@ final class ServerConnection: Sendable {
       role: .server(onStream: { continuation.yield($0) }),
       config: config,
       logger: logger,
-      serverBudget: budget
+      serverBudget: budget,
+      observer: observer
     )
     let sync = channel.pipeline.syncOperations
     if let sslContext {

@@ -26,12 +26,17 @@ public final class WireServerTransport: ServerTransport, Sendable {
     public var connection: ConnectionConfig
     /// Limits over all of the server's connections.
     public var limits: Limits
+    /// Told about connections, streams, bytes, `GOAWAY` and `RESET_STREAM` for metrics; `nil`: nobody.
+    public var observer: (any WireObserver)?
 
     /// A configuration with the given security, connection settings and server-wide limits.
-    public init(security: ServerSecurity, connection: ConnectionConfig, limits: Limits = .defaults) {
+    public init(
+      security: ServerSecurity, connection: ConnectionConfig, limits: Limits = .defaults, observer: (any WireObserver)? = nil
+    ) {
       self.security = security
       self.connection = connection
       self.limits = limits
+      self.observer = observer
     }
 
     /// The defaults of ``ConnectionConfig/defaults`` with the given security.
@@ -138,6 +143,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
     let admission = self.admission
     let budget = self.inboundBudget
     let refusals = RefusalLog(logger: logger)
+    let observer = self.config.observer
 
     let serverChannel: NIOAsyncChannel<ServerConnection, Never>
     do {
@@ -150,11 +156,20 @@ public final class WireServerTransport: ServerTransport, Sendable {
             let key = ConnectionAdmission.key(channel.remoteAddress)
             if let refusal = admission.admit(key) {
               refusals.record(refusal, address: key)
+              switch refusal {
+              case .server: observer?.connectionRefused(limit: "server")
+              case .address: observer?.connectionRefused(limit: "address")
+              }
               return ServerConnection.refused(channel: channel)
             }
-            channel.closeFuture.whenComplete { _ in admission.release(key) }
+            observer?.connectionOpened()
+            channel.closeFuture.whenComplete { _ in
+              admission.release(key)
+              observer?.connectionClosed()
+            }
             return try ServerConnection.configure(
-              channel: channel, sslContext: sslContext, config: connectionConfig, budget: budget, logger: logger
+              channel: channel, sslContext: sslContext, config: connectionConfig, budget: budget, observer: observer,
+              logger: logger
             )
           }
         }
