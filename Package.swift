@@ -51,6 +51,9 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
     // Tests only (RedressTestSupport): scraping the metrics endpoint over HTTPS.
     .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+    // Traces: spans per RPC, context across the outbox and webhooks, OTLP export when configured.
+    .package(url: "https://github.com/apple/swift-distributed-tracing.git", exact: "1.7.3"),
+    .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0"),
     // Tests only: parses the Kubernetes manifests in Deployment/.
     .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
   ],
@@ -97,6 +100,7 @@ let package = Package(
     .target(
       name: "RedressService",
       dependencies: [
+        "RedressTracing",
         "RedressWire",
         "RedressSchemas",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -124,6 +128,19 @@ let package = Package(
         .product(name: "HummingbirdCore", package: "hummingbird"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),
+        // Traces: a span per RPC (TracingInterceptors), OTLP export when configured (ServiceTracing).
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "OTel", package: "swift-otel"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    // Trace context in gRPC metadata and a client span per RPC: shared by the services and the client library,
+    // which does not depend on RedressService.
+    .target(
+      name: "RedressTracing",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
       ],
       swiftSettings: strictSettings
     ),
@@ -142,6 +159,7 @@ let package = Package(
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         // WebhookReceiver: a real HTTPS receiver for webhook tests.
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdCore", package: "hummingbird"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),
       ],
       swiftSettings: strictSettings
@@ -149,6 +167,8 @@ let package = Package(
     .testTarget(
       name: "RedressServiceTests",
       dependencies: [
+        .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         "RedressService",
         "RedressTestSupport",
         "RedressPKI",
@@ -171,6 +191,8 @@ let package = Package(
     .target(
       name: "RedressIntake",
       dependencies: [
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        "RedressTracing",
         "RedressService",
         "RedressSchemas",
         "RedressWire",
@@ -207,6 +229,8 @@ let package = Package(
     .testTarget(
       name: "RedressIntakeTests",
       dependencies: [
+        .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         "RedressTestSupport",
         "RedressIntake",
         "RedressService",
@@ -232,6 +256,8 @@ let package = Package(
     .target(
       name: "RedressRemediation",
       dependencies: [
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        "RedressTracing",
         "RedressService",
         "RedressSchemas",
         "RedressWire",
@@ -269,6 +295,10 @@ let package = Package(
     .testTarget(
       name: "RedressRemediationTests",
       dependencies: [
+        "RedressIntake",
+        "RedressTracing",
+        .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         "RedressTestSupport",
         "RedressRemediation",
         "RedressService",
@@ -291,6 +321,8 @@ let package = Package(
     .target(
       name: "RedressClient",
       dependencies: [
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        "RedressTracing",
         "RedressWire",
         "RedressSchemas",
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -1,4 +1,6 @@
 import GRPCCore
+import RedressTracing
+public import Tracing
 public import Logging
 import RedressSchemas
 import RedressWire
@@ -30,7 +32,15 @@ public final class RedressClient: Sendable {
 
   /// A client for `configuration`. Nothing connects until ``runConnections()`` runs and a call is made;
   /// prefer ``withRedressClient(configuration:logger:_:)``, which does both and shuts down afterwards.
-  public init(configuration: Configuration, logger: Logger = Logger(label: "redress.client")) throws {
+  ///
+  /// Every call gets a client span from `tracer` (by default the process's `InstrumentationSystem.tracer`, a
+  /// no-op until the application bootstraps one, e.g. with swift-otel), and its context goes to the server in
+  /// the call's metadata, so the services' spans join the caller's trace.
+  public init(
+    configuration: Configuration,
+    logger: Logger = Logger(label: "redress.client"),
+    tracer: any Tracer = InstrumentationSystem.tracer
+  ) throws {
     self.configuration = configuration
     self.logger = logger
     let security = try configuration.clientSecurity()
@@ -40,7 +50,8 @@ public final class RedressClient: Sendable {
         port: configuration.intake.port,
         config: .defaults(security: security),
         logger: logger
-      )
+      ),
+      interceptors: [ClientTracingInterceptor(tracer: tracer)]
     )
     self.remediationClient = GRPCClient(
       transport: try WireClientTransport(
@@ -48,7 +59,8 @@ public final class RedressClient: Sendable {
         port: configuration.remediation.port,
         config: .defaults(security: security),
         logger: logger
-      )
+      ),
+      interceptors: [ClientTracingInterceptor(tracer: tracer)]
     )
     self.intake = Redress_V1_Intake.Client(wrapping: self.intakeClient)
     self.remediation = Redress_V1_Remediation.Client(wrapping: self.remediationClient)

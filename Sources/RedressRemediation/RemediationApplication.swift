@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import RedressService
 public import ServiceLifecycle
+public import Tracing
 import Foundation
 import RedressSchemas
 
@@ -46,11 +47,12 @@ public final class RemediationApplication: Sendable {
     directory: IdentityDirectory,
     rateLimiter: RateLimiter?,
     clock: any WallClock = SystemWallClock(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) throws {
     try self.init(
       config: config, server: server, database: .sqlite(path: databasePath), directory: directory,
-      rateLimiter: rateLimiter, clock: clock, logger: logger
+      rateLimiter: rateLimiter, clock: clock, tracer: tracer, logger: logger
     )
   }
 
@@ -64,19 +66,23 @@ public final class RemediationApplication: Sendable {
     directory: IdentityDirectory,
     rateLimiter: RateLimiter?,
     clock: any WallClock = SystemWallClock(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) throws {
     let broadcaster = RemedyBroadcaster(bufferLimit: config.watchBufferedChanges)
     let store: any RemediationStorage
     switch database {
     case .sqlite(let path):
-      store = try RemediationStore(path: path)
+      var sqlite = try RemediationStore(path: path)
+      sqlite.tracer = tracer
+      store = sqlite
       self.databaseServices = []
       self.listener = nil
       self.postgres = nil
     case .postgres(let settings):
       let client = try settings.makeClient(logger: logger)
-      let postgres = PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger)
+      var postgres = PostgresRemediationStore(client: client, deadline: settings.connectTimeout * 2, logger: logger)
+      postgres.tracer = tracer
       store = postgres
       self.databaseServices = [client]
       self.listener = RemedyChangeListener.make(store: postgres, broadcaster: broadcaster, logger: logger)
@@ -84,7 +90,7 @@ public final class RemediationApplication: Sendable {
     }
     let playbook = Playbook(policy: config.policy)
     let metrics = RedressMetrics(durationBuckets: RemedyMeasures.buckets)
-    let dispatcher = WebhookDispatcher(store: store, config: config.webhooks, metrics: metrics, logger: logger)
+    let dispatcher = WebhookDispatcher(store: store, config: config.webhooks, metrics: metrics, tracer: tracer, logger: logger)
     self.webhooks = dispatcher
     let service = RemediationService(
       store: store,
@@ -122,6 +128,7 @@ public final class RemediationApplication: Sendable {
       directory: directory,
       rateLimiter: rateLimiter,
       metrics: metrics,
+      tracer: tracer,
       logger: logger
     )
     self.timer = DeadlineTimer(
@@ -208,6 +215,7 @@ extension RemediationApplication {
     settings: ServiceSettings,
     config: RemediationConfig,
     clock: any WallClock = SystemWallClock(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) throws {
     try self.init(
@@ -220,6 +228,7 @@ extension RemediationApplication {
       directory: settings.directory,
       rateLimiter: settings.rateLimit.map { RateLimiter(config: $0, clock: clock) },
       clock: clock,
+      tracer: tracer,
       logger: logger
     )
   }

@@ -1,5 +1,6 @@
 public import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 public import NIOSSL
@@ -104,6 +105,18 @@ public final class WebhookReceiver: Sendable {
     privateKey: NIOSSLPrivateKey,
     _ body: @Sendable (_ port: Int) async throws -> T
   ) async throws -> T {
+    try await self.serve(tls: (certificateChain, privateKey), body)
+  }
+
+  /// Serves plain HTTP on 127.0.0.1 (an OTLP/HTTP collector stand-in) while `body` runs.
+  public func servePlaintext<T: Sendable>(_ body: @Sendable (_ port: Int) async throws -> T) async throws -> T {
+    try await self.serve(tls: nil, body)
+  }
+
+  private func serve<T: Sendable>(
+    tls credentials: ([NIOSSLCertificate], NIOSSLPrivateKey)?,
+    _ body: @Sendable (_ port: Int) async throws -> T
+  ) async throws -> T {
     let router = Router()
     router.post("**") { request, context -> Response in
       let bytes = try await request.body.collect(upTo: 1 << 20)
@@ -122,15 +135,21 @@ public final class WebhookReceiver: Sendable {
         return Response(status: .found, headers: [.location: location])
       }
     }
-    var tls = TLSConfiguration.makeServerConfiguration(
-      certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
-    tls.minimumTLSVersion = .tlsv12
+    let server: HTTPServerBuilder
+    if let (certificateChain, privateKey) = credentials {
+      var tls = TLSConfiguration.makeServerConfiguration(
+        certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+      tls.minimumTLSVersion = .tlsv12
+      server = try .tls(.http1(), tlsConfiguration: tls)
+    } else {
+      server = .http1()
+    }
     var logger = Logger(label: "webhook-receiver")
     logger.logLevel = .warning
     let port = PortBox()
     let app = Application(
       router: router,
-      server: try .tls(.http1(), tlsConfiguration: tls),
+      server: server,
       configuration: .init(address: .hostname("127.0.0.1", port: 0)),
       onServerRunning: { channel in port.set(channel.localAddress?.port ?? 0) },
       logger: logger

@@ -117,15 +117,18 @@ struct IntakeCommand: AsyncParsableCommand {
       logger.info("using PostgreSQL", metadata: ["database": "\(postgres)"])
       try await IntakeApplication.migrate(postgres, logger: logger)
     }
+    let tracing = try ServiceTracing.from(endpoint: settings.otlpEndpoint, serviceName: "redress-intake")
     let app = try IntakeApplication(
       config: config,
       directory: settings.directory,
       rateLimit: settings.rateLimit,
+      tracer: tracing.tracer,
       logger: logger
     )
     try await ServiceRunner.run(
       name: "redress-intake",
-      services: app.services,
+      // The exporter first: stopped last, it flushes the spans of the shutdown too.
+      services: (tracing.exporter.map { [$0] } ?? []) + app.services,
       listeningAddress: { try await app.listeningAddress },
       grpcHTTP2Port: { try await app.grpcHTTP2Port },
       metricsPort: { try await app.server.metricsPort },

@@ -122,10 +122,12 @@ struct RemediationCommand: AsyncParsableCommand {
       logger.info("using PostgreSQL", metadata: ["database": "\(postgres)"])
       try await RemediationApplication.migrate(postgres, logger: logger)
     }
-    let app = try RemediationApplication(settings: settings, config: config, logger: logger)
+    let tracing = try ServiceTracing.from(endpoint: settings.otlpEndpoint, serviceName: "redress-remediation")
+    let app = try RemediationApplication(settings: settings, config: config, tracer: tracing.tracer, logger: logger)
     try await ServiceRunner.run(
       name: "redress-remediation",
-      services: app.services,
+      // The exporter first: stopped last, it flushes the spans of the shutdown too.
+      services: (tracing.exporter.map { [$0] } ?? []) + app.services,
       listeningAddress: { try await app.listeningAddress },
       grpcHTTP2Port: { try await app.grpcHTTP2Port },
       metricsPort: { try await app.server.metricsPort },

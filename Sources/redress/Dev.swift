@@ -59,6 +59,9 @@ struct Dev: AsyncParsableCommand {
   @OptionGroup(title: "Service levels (as redress-remediation takes them; shorten them for a demo)")
   var serviceLevels: ServiceLevelOptions
 
+  @Option(name: .customLong("otlp-endpoint"), help: ArgumentHelp("Export both services' trace spans over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318). Off unless given.", valueName: "url"))
+  var otlpEndpoint: String?
+
   @OptionGroup(title: "Webhooks (as redress-remediation takes them)")
   var webhooks: WebhookOptions
 
@@ -126,6 +129,8 @@ struct Dev: AsyncParsableCommand {
       throw ValidationError("\(error)")
     }
     remediationConfig.policy.followUpDelay = .seconds(self.followUpDays * 24 * 60 * 60)
+    let remediationTracing = try ServiceTracing.from(endpoint: self.otlpEndpoint, serviceName: "redress-remediation")
+    let intakeTracing = try ServiceTracing.from(endpoint: self.otlpEndpoint, serviceName: "redress-intake")
     let remediation = try RemediationApplication(
       config: remediationConfig,
       server: .init(
@@ -138,12 +143,13 @@ struct Dev: AsyncParsableCommand {
       databasePath: data.appendingPathComponent("remediation.sqlite").path,
       directory: directory,
       rateLimiter: RateLimiter(config: .defaults),
+      tracer: remediationTracing.tracer,
       logger: logger
     )
 
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask {
-        try await ServiceRunner.group(remediation.services, logger: logger).run()
+        try await ServiceRunner.group((remediationTracing.exporter.map { [$0] } ?? []) + remediation.services, logger: logger).run()
       }
       let remediationPort = try await remediation.listeningAddress.port ?? self.remediationPort
 
@@ -172,10 +178,11 @@ struct Dev: AsyncParsableCommand {
         config: intakeConfig,
         directory: directory,
         rateLimit: .defaults,
+        tracer: intakeTracing.tracer,
         logger: logger
       )
       group.addTask {
-        try await ServiceRunner.group(intake.services, logger: logger).run()
+        try await ServiceRunner.group((intakeTracing.exporter.map { [$0] } ?? []) + intake.services, logger: logger).run()
       }
       let intakePort = try await intake.listeningAddress.port ?? self.intakePort
       let intakeGRPC = try await intake.grpcHTTP2Port.map { "127.0.0.1:\($0)" }

@@ -85,3 +85,36 @@ struct WebhookCLITests {
     }
   }
 }
+
+/// `--otlp-endpoint`: spans leave the process over OTLP/HTTP.
+@Suite("redress dev --otlp-endpoint")
+struct OTLPExportTests {
+  @Test("a submit's spans are exported over OTLP/HTTP by both services (flushed at the latest on shutdown)")
+  func exportsSpans() async throws {
+    let collector = WebhookReceiver()
+    try await collector.servePlaintext { port in
+      let stack = try await DevStackProcess(["--otlp-endpoint", "http://127.0.0.1:\(port)"])
+      do {
+        let submitted = try await stack.redress([
+          "submit", "--customer-id", "c-8", "--customer-name", "Harbor Bikes", "--tier", "premium", "--title", "Late",
+          "--category", "late-delivery", "--channel", "email",
+        ])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        // The hand-off to remediation happened (its spans exist) before the stack stops and flushes.
+        _ = try await EndToEndTests.remedyID(of: submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines), in: stack)
+        #expect(try await stack.stop() == 0)
+      } catch {
+        _ = try? await stack.stop()
+        throw error
+      }
+      let exports = collector.requests.filter { $0.path == "/v1/traces" }
+      #expect(!exports.isEmpty)
+      #expect(exports.allSatisfy { $0.headers["content-type"] == "application/x-protobuf" })
+      // The protobuf carries each service's name and the RPC span names as plain strings.
+      let bytes = exports.reduce(into: Data()) { $0.append($1.body) }
+      for expected in ["redress-intake", "redress-remediation", "redress.v1.Intake/SubmitIncident", "redress.v1.Remediation/OpenRemedy"] {
+        #expect(bytes.range(of: Data(expected.utf8)) != nil, "\(expected) not exported")
+      }
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import Tracing
 public import NIOCore
 public import RedressService
 public import ServiceLifecycle
@@ -41,6 +42,7 @@ public final class IntakeApplication: Sendable {
     directory: IdentityDirectory,
     rateLimit: RateLimiter.Config?,
     clock: any WallClock = SystemWallClock(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) throws {
     guard let security = config.server.security else {
@@ -81,6 +83,7 @@ public final class IntakeApplication: Sendable {
       limits: config.limits,
       clock: clock,
       metrics: metrics,
+      tracer: tracer,
       logger: logger
     )
     self.server = try RedressServer(
@@ -96,9 +99,10 @@ public final class IntakeApplication: Sendable {
       directory: directory,
       rateLimiter: rateLimit.map { RateLimiter(config: $0, clock: clock) },
       metrics: metrics,
+      tracer: tracer,
       logger: logger
     )
-    self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, logger: logger)
+    self.outbox = RemediationOutbox(store: self.store, config: config.outbox, clock: clock, tracer: tracer, logger: logger)
     // The outbox's backlog, read at each scrape (bounded: a scrape must answer while the database is down).
     let store = self.store
     metrics.onScrape {

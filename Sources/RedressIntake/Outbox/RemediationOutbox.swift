@@ -5,6 +5,8 @@ import RedressSchemas
 public import RedressService
 import RedressWire
 public import ServiceLifecycle
+public import Tracing
+import RedressTracing
 
 /// Hands every accepted incident to the remediation service's `OpenRemedy`, at least once, over the Redress
 /// wire with mutual TLS; a swift-service-lifecycle `Service`.
@@ -26,10 +28,16 @@ public final class RemediationOutbox: Service, Sendable {
   private let store: any IntakeStorage
   private let config: IntakeConfig.Outbox
   private let clock: any WallClock
+  /// Each hand-off runs in the submit's stored trace context, with a client span (ClientTracingInterceptor).
+  private let tracer: any Tracer
   private let logger: Logger
 
   /// An outbox delivering `store`'s waiting incidents as `config` says.
-  public init(store: any IntakeStorage, config: IntakeConfig.Outbox, clock: any WallClock, logger: Logger) {
+  public init(
+    store: any IntakeStorage, config: IntakeConfig.Outbox, clock: any WallClock, tracer: any Tracer = NoOpTracer(),
+    logger: Logger
+  ) {
+    self.tracer = tracer
     self.store = store
     self.config = config
     self.clock = clock
@@ -55,7 +63,7 @@ public final class RemediationOutbox: Service, Sendable {
       config: transportConfig,
       logger: self.logger
     )
-    try await withGRPCClient(transport: transport) { client in
+    try await withGRPCClient(transport: transport, interceptors: [ClientTracingInterceptor(tracer: self.tracer)]) { client in
       let remediationClient = Redress_V1_Remediation.Client(wrapping: client)
       // In-flight calls are abandoned on shutdown: the incident stays in the outbox and is sent again later.
       await cancelWhenGracefulShutdown {
@@ -145,7 +153,9 @@ public final class RemediationOutbox: Service, Sendable {
     options.timeout = self.config.callTimeout
     let id = delivery.incident.id
     do {
-      let response = try await client.openRemedy(.with { $0.incident = delivery.incident }, options: options)
+      let response = try await ServiceContext.withValue(StoredTraceContext.context(from: delivery.traceContext, self.tracer)) {
+        try await client.openRemedy(.with { $0.incident = delivery.incident }, options: options)
+      }
       try await self.store.recordDelivery(incidentID: id, remedyID: response.remedy.id)
       self.logger.info(
         "incident handed to remediation",

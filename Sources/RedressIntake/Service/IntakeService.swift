@@ -1,6 +1,7 @@
 public import GRPCCore
 import GRPCProtobuf
 public import Logging
+public import Tracing
 public import RedressSchemas
 public import RedressService
 import Foundation
@@ -17,6 +18,8 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
   private let limits: IntakeConfig.Limits
   private let clock: any WallClock
   private let metrics: RedressMetrics
+  /// Reads the submit's trace context to keep it with the outbox row.
+  private let tracer: any Tracer
   private let logger: Logger
 
   /// A service over `store`, triaging with `triage` and enforcing `limits`; `clock` dates receipts and
@@ -27,9 +30,11 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
     limits: IntakeConfig.Limits,
     clock: any WallClock,
     metrics: RedressMetrics = RedressMetrics(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) {
     self.metrics = metrics
+    self.tracer = tracer
     self.store = store
     self.triager = Triager(policy: triage)
     self.validator = IncidentValidator(futureTolerance: limits.occurredAtFutureTolerance)
@@ -149,6 +154,7 @@ public final class IntakeService: Redress_V1_Intake.SimpleServiceProtocol, Senda
       if !submission.report.hasOccurredAt {
         submission.report.occurredAt = .init(date: self.clock.now())
       }
+      submission.traceContext = StoredTraceContext.current(self.tracer)
       return submission
     } catch {
       throw RPCError(code: .internalError, message: "The report could not be encoded.", cause: error)

@@ -73,10 +73,13 @@ public struct PendingDelivery: Sendable {
   public var incident: Redress_V1_Incident
   /// Failed attempts so far.
   public var attempts: Int
+  /// The submit's stored trace context, if it was traced.
+  public var traceContext: String?
 
-  public init(incident: Redress_V1_Incident, attempts: Int) {
+  public init(incident: Redress_V1_Incident, attempts: Int, traceContext: String? = nil) {
     self.incident = incident
     self.attempts = attempts
+    self.traceContext = traceContext
   }
 }
 

@@ -12,7 +12,7 @@ extension IntakeStore {
       let rows = try Row.fetchAll(
         db,
         sql: """
-          SELECT incidents.*, outbox.attempts AS outbox_attempts FROM outbox
+          SELECT incidents.*, outbox.attempts AS outbox_attempts, outbox.trace_context AS outbox_trace FROM outbox
           JOIN incidents ON incidents.id = outbox.incident_id
           WHERE outbox.next_attempt_at_ms <= ?
           ORDER BY outbox.next_attempt_at_ms, outbox.incident_id LIMIT ?
@@ -20,7 +20,7 @@ extension IntakeStore {
         arguments: [nowMS, limit]
       )
       return try rows.map { row in
-        PendingDelivery(incident: try Self.incident(from: row), attempts: row["outbox_attempts"])
+        PendingDelivery(incident: try Self.incident(from: row), attempts: row["outbox_attempts"], traceContext: row["outbox_trace"])
       }
     }
   }

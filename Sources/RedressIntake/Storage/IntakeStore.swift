@@ -126,6 +126,9 @@ public final class IntakeStore: IntakeStorage {
           """
       )
     }
+    migrator.registerMigration("v2: the submit's trace context with its outbox row") { db in
+      try db.execute(sql: "ALTER TABLE outbox ADD COLUMN trace_context TEXT")
+    }
     return migrator
   }
 
@@ -248,8 +251,8 @@ public final class IntakeStore: IntakeStorage {
           VALUES (?, ?, ?, ?, ?)
           """
       ).execute(arguments: [submission.identity.name, submission.idempotencyKey, submission.payloadSHA256, id, nowMS])
-      try db.cachedStatement(sql: "INSERT INTO outbox (incident_id, next_attempt_at_ms) VALUES (?, ?)")
-        .execute(arguments: [id, nowMS])
+      try db.cachedStatement(sql: "INSERT INTO outbox (incident_id, next_attempt_at_ms, trace_context) VALUES (?, ?, ?)")
+        .execute(arguments: [id, nowMS, submission.traceContext])
       guard let stored = try Self.fetchIncident(id: id, in: db) else {
         throw IntakeError(code: .storage, message: "An incident just inserted could not be read back.")
       }

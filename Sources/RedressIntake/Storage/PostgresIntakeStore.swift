@@ -121,7 +121,8 @@ public final class PostgresIntakeStore: IntakeStorage {
           """,
           "CREATE INDEX outbox_by_due ON outbox (next_attempt_at_ms, incident_id)",
         ]
-      )
+      ),
+      .init("v2: the submit's trace context with its outbox row", ["ALTER TABLE outbox ADD COLUMN trace_context TEXT"]),
     ]
   )
 
@@ -328,7 +329,8 @@ public final class PostgresIntakeStore: IntakeStorage {
         logger: self.logger
       )
       try await db.query(
-        "INSERT INTO outbox (incident_id, next_attempt_at_ms) VALUES (\(incident.id), \(nowMS))", logger: self.logger)
+        "INSERT INTO outbox (incident_id, next_attempt_at_ms, trace_context) VALUES (\(incident.id), \(nowMS), \(submission.traceContext))",
+        logger: self.logger)
       accepted[index] = incident
     }
 
@@ -542,9 +544,9 @@ extension PostgresIntakeStore {
             ORDER BY next_attempt_at_ms, incident_id LIMIT \(limit)
             FOR UPDATE SKIP LOCKED
           )
-          RETURNING incident_id, attempts, next_attempt_at_ms
+          RETURNING incident_id, attempts, next_attempt_at_ms, trace_context
         )
-        SELECT \(unescaped: Self.columns("i.")), claimed.attempts
+        SELECT \(unescaped: Self.columns("i.")), claimed.attempts, claimed.trace_context
         FROM claimed JOIN incident i ON i.id = claimed.incident_id
         ORDER BY claimed.next_attempt_at_ms, claimed.incident_id
         """,
@@ -552,8 +554,10 @@ extension PostgresIntakeStore {
       )
       var deliveries: [PendingDelivery] = []
       for try await row in rows {
-        let attempts = try row.makeRandomAccess()[11].decode(Int.self)
-        deliveries.append(PendingDelivery(incident: try Self.incident(from: row), attempts: attempts))
+        let columns = row.makeRandomAccess()
+        let attempts = try columns[11].decode(Int.self)
+        let trace = try columns[12].decode(String?.self)
+        deliveries.append(PendingDelivery(incident: try Self.incident(from: row), attempts: attempts, traceContext: trace))
       }
       return deliveries
     }

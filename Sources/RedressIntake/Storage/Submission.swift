@@ -15,6 +15,9 @@ public struct Submission: Sendable {
   public var triage: Redress_V1_Triage
   /// SHA-256 of the report's serialized bytes: a retry must carry the same report.
   public var payloadSHA256: Data
+  /// The submit's trace context (``StoredTraceContext``), kept with the outbox row so the hand-off to
+  /// remediation joins the submit's trace; `nil` when not traced.
+  public var traceContext: String?
 
   /// A submission of `report`, hashing it for the idempotency check.
   public init(

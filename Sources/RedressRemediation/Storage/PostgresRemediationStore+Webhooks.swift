@@ -42,7 +42,8 @@ extension PostgresRemediationStore: WebhookStorage {
       lease_until DOUBLE PRECISION,
       last_status INTEGER NOT NULL DEFAULT 0,
       last_error TEXT NOT NULL DEFAULT '',
-      delivered_at DOUBLE PRECISION
+      delivered_at DOUBLE PRECISION,
+      trace_context TEXT
     )
     """,
     "CREATE INDEX webhook_delivery_due ON webhook_delivery (next_attempt_at) WHERE state = 1",
@@ -77,7 +78,8 @@ extension PostgresRemediationStore: WebhookStorage {
     before: Redress_V1_Remedy?,
     after remedy: Redress_V1_Remedy,
     entry: Redress_V1_TimelineEntry,
-    incident: Redress_V1_Incident?
+    incident: Redress_V1_Incident?,
+    trace: String?
   ) async throws {
     let types = WebhookEvents.types(before: before, after: remedy)
     guard !types.isEmpty else { return }
@@ -89,10 +91,10 @@ extension PostgresRemediationStore: WebhookStorage {
     try await db.query(
       """
       INSERT INTO webhook_delivery (subscription_id, tenant, event_id, event_type, remedy_id, remedy_version, incident,
-                                    created_at, state, attempts, next_attempt_at)
+                                    created_at, state, attempts, next_attempt_at, trace_context)
       SELECT s.id, s.tenant, e.event_id, e.event_type, \(remedy.id), \(remedy.version),
              CASE WHEN e.event_type = \(accepted) THEN \(incidentBytes)::BYTEA ELSE NULL END,
-             \(entry.at.date.timeIntervalSince1970), 1, 0, 0
+             \(entry.at.date.timeIntervalSince1970), 1, 0, 0, \(trace)::TEXT
       FROM webhook_subscription s
       CROSS JOIN unnest(\(ids)::TEXT[], \(numbers)::INTEGER[], \(visible)::BOOLEAN[]) WITH ORDINALITY
         AS e(event_id, event_type, visible, position)
@@ -186,17 +188,18 @@ extension PostgresRemediationStore: WebhookStorage {
           FOR UPDATE SKIP LOCKED
         ), claimed AS (
           UPDATE webhook_delivery w SET lease_until = \(leaseUntil.timeIntervalSince1970) FROM due WHERE w.seq = due.seq
-          RETURNING w.seq, w.subscription_id, w.event_id, w.event_type, w.attempts, w.incident, w.remedy_id, w.remedy_version
+          RETURNING w.seq, w.subscription_id, w.event_id, w.event_type, w.attempts, w.incident, w.remedy_id, w.remedy_version,
+                    w.trace_context
         )
         SELECT claimed.seq, claimed.subscription_id, claimed.event_id, claimed.event_type, claimed.attempts,
-               claimed.incident, c.entry, c.remedy
+               claimed.incident, c.entry, c.remedy, claimed.trace_context
         FROM claimed JOIN remedy_change c ON c.remedy_id = claimed.remedy_id AND c.version = claimed.remedy_version
         ORDER BY claimed.seq
         """,
         logger: self.logger
       )
-      var claimed: [(Int64, String, String, Int, Int, Data?, Data, Data)] = []
-      for try await row in rows.decode((Int64, String, String, Int, Int, Data?, Data, Data).self) { claimed.append(row) }
+      var claimed: [(Int64, String, String, Int, Int, Data?, Data, Data, String?)] = []
+      for try await row in rows.decode((Int64, String, String, Int, Int, Data?, Data, Data, String?).self) { claimed.append(row) }
       guard !claimed.isEmpty else { return [] }
       let ids = Array(Set(claimed.map(\.1)))
       let webhooks = try await self.subscriptions(
@@ -208,7 +211,7 @@ extension PostgresRemediationStore: WebhookStorage {
           seq: row.0, webhook: webhook, eventID: row.2, type: Redress_V1_WebhookEventType(rawValue: row.3) ?? .unspecified,
           attempts: row.4, remedy: try Redress_V1_Remedy(serializedBytes: row.7),
           entry: try Redress_V1_TimelineEntry(serializedBytes: row.6),
-          incident: try row.5.map { try Redress_V1_Incident(serializedBytes: $0) })
+          incident: try row.5.map { try Redress_V1_Incident(serializedBytes: $0) }, traceContext: row.8)
       }
     }
   }

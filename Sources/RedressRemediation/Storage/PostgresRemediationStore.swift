@@ -4,6 +4,7 @@ public import PostgresNIO
 public import RedressSchemas
 public import RedressService
 import SwiftProtobuf
+public import Tracing
 
 /// The remediation store on PostgreSQL, for several replicas of the service on one database.
 ///
@@ -21,6 +22,8 @@ public struct PostgresRemediationStore: Sendable {
   let client: PostgresClient
   let logger: Logger
   let deadline: Duration
+  /// Reads the request's trace context, kept with each webhook delivery a change queues.
+  public var tracer: any Tracer = NoOpTracer()
 
   /// The channel of change notifications.
   public static let channel = "redress_remedy"
@@ -119,7 +122,8 @@ extension PostgresRemediationStore: RemediationStorage {
     at now: Date,
     playbook: Playbook
   ) async throws -> (remedy: Redress_V1_Remedy, alreadyOpen: Bool) {
-    try await self.transaction { db in
+    let trace = StoredTraceContext.current(self.tracer)
+    return try await self.transaction { db in
       if let existing = try await Self.fetch(db, "SELECT body FROM remedy WHERE tenant = \(incident.tenant) AND incident_id = \(incident.id)", self.logger) {
         return (existing, true)
       }
@@ -131,14 +135,14 @@ extension PostgresRemediationStore: RemediationStorage {
         guard let existing else { throw PostgresUnavailable(reason: "the remedy for \(incident.id) vanished while opening") }
         return (existing, true)
       }
-      try await self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident)
+      try await self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident, trace: trace)
       if let shared = try await self.sharedInvestigation(db, tenant: remedy.tenant, group: remedy.groupID) {
         let context = try await self.lessonContext(db, tenant: remedy.tenant, fingerprint: shared.investigation.fingerprint, excluding: remedy.id)
         if let (investigated, entry) = playbook.applyShared(
           shared.investigation, from: shared.source, by: shared.investigator, to: remedy, at: now, context: context)
         {
           try await self.update(db, investigated, from: remedy.version)
-          try await self.appendChange(db, before: remedy, remedy: investigated, entry: entry)
+          try await self.appendChange(db, before: remedy, remedy: investigated, entry: entry, trace: trace)
           remedy = investigated
         }
       }
@@ -155,6 +159,7 @@ extension PostgresRemediationStore: RemediationStorage {
     at now: Date,
     playbook: Playbook
   ) async throws -> (outcome: Playbook.Outcome, before: Redress_V1_Remedy, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
+    let trace = StoredTraceContext.current(self.tracer)
     let result = try await self.transaction { db -> ActResult in
       guard let remedy = try await Self.fetch(db, "SELECT body FROM remedy WHERE id = \(id) AND tenant = \(tenant) FOR UPDATE", self.logger) else {
         throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
@@ -168,9 +173,9 @@ extension PostgresRemediationStore: RemediationStorage {
       var changes: [Change] = []
       if case .changed(let updated, let entry) = outcome {
         try await self.update(db, updated, from: remedy.version)
-        try await self.appendChange(db, before: remedy, remedy: updated, entry: entry)
+        try await self.appendChange(db, before: remedy, remedy: updated, entry: entry, trace: trace)
         if case .investigate(let request) = action, request.forGroup {
-          changes = try await self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
+          changes = try await self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook, trace: trace)
         }
       }
       return ActResult(outcome: outcome, before: remedy, groupChanges: changes)
@@ -183,6 +188,7 @@ extension PostgresRemediationStore: RemediationStorage {
     at now: Date,
     playbook: Playbook
   ) async throws -> (remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)? {
+    let trace = StoredTraceContext.current(self.tracer)
     let change = try await self.transaction { db -> Change? in
       guard let remedy = try await Self.fetch(db, "SELECT body FROM remedy WHERE id = \(id) FOR UPDATE", self.logger) else { return nil }
       guard let (updated, entry) = playbook.checkDeadlines(of: remedy, at: now) else {
@@ -191,7 +197,7 @@ extension PostgresRemediationStore: RemediationStorage {
         return nil
       }
       try await self.update(db, updated, from: remedy.version)
-      try await self.appendChange(db, before: remedy, remedy: updated, entry: entry)
+      try await self.appendChange(db, before: remedy, remedy: updated, entry: entry, trace: trace)
       return Change(remedy: updated, entry: entry)
     }
     return change.map { ($0.remedy, $0.entry) }
@@ -386,7 +392,8 @@ extension PostgresRemediationStore {
     before: Redress_V1_Remedy?,
     remedy: Redress_V1_Remedy,
     entry: Redress_V1_TimelineEntry,
-    incident: Redress_V1_Incident? = nil
+    incident: Redress_V1_Incident? = nil,
+    trace: String?
   ) async throws {
     let entryBytes: Data = try entry.serializedBytes()
     let remedyBytes: Data = try remedy.serializedBytes()
@@ -394,7 +401,7 @@ extension PostgresRemediationStore {
       "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (\(remedy.id), \(remedy.version), \(entryBytes), \(remedyBytes))",
       logger: self.logger
     )
-    try await self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident)
+    try await self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident, trace: trace)
     try await db.query("SELECT pg_notify(\(Self.channel), \("\(remedy.id) \(remedy.version)"))", logger: self.logger)
   }
 
@@ -404,7 +411,8 @@ extension PostgresRemediationStore {
     from source: Redress_V1_Remedy,
     by investigator: String,
     at now: Date,
-    playbook: Playbook
+    playbook: Playbook,
+    trace: String?
   ) async throws -> [Change] {
     let bytes: Data = try request.serializedBytes()
     try await db.query(
@@ -431,7 +439,7 @@ extension PostgresRemediationStore {
       guard let (investigated, entry) = playbook.applyShared(request, from: source.id, by: investigator, to: member, at: now, context: context)
       else { continue }
       try await self.update(db, investigated, from: member.version)
-      try await self.appendChange(db, before: member, remedy: investigated, entry: entry)
+      try await self.appendChange(db, before: member, remedy: investigated, entry: entry, trace: trace)
       changes.append(Change(remedy: investigated, entry: entry))
     }
     return changes

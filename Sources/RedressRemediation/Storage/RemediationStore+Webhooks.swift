@@ -40,7 +40,8 @@ extension RemediationStore: WebhookStorage {
       lease_until REAL,
       last_status INTEGER NOT NULL DEFAULT 0,
       last_error TEXT NOT NULL DEFAULT '',
-      delivered_at REAL
+      delivered_at REAL,
+      trace_context TEXT
     );
     CREATE INDEX webhook_delivery_due ON webhook_delivery(next_attempt_at) WHERE state = 1;
     CREATE INDEX webhook_delivery_order ON webhook_delivery(subscription_id, remedy_id, seq) WHERE state = 1;
@@ -55,20 +56,21 @@ extension RemediationStore: WebhookStorage {
     before: Redress_V1_Remedy?,
     after remedy: Redress_V1_Remedy,
     entry: Redress_V1_TimelineEntry,
-    incident: Redress_V1_Incident?
+    incident: Redress_V1_Incident?,
+    trace: String?
   ) throws {
     for type in WebhookEvents.types(before: before, after: remedy) {
       let incidentBytes: Data? = type == .incidentAccepted ? try incident?.serializedBytes() : nil
       try db.execute(
         sql: """
           INSERT INTO webhook_delivery (subscription_id, tenant, event_id, event_type, remedy_id, remedy_version,
-                                        incident, created_at, state, attempts, next_attempt_at)
-          SELECT id, tenant, ?, ?, ?, ?, ?, ?, 1, 0, 0 FROM webhook_subscription
+                                        incident, created_at, state, attempts, next_attempt_at, trace_context)
+          SELECT id, tenant, ?, ?, ?, ?, ?, ?, 1, 0, 0, ? FROM webhook_subscription
           WHERE tenant = ? AND (event_mask & ?) != 0 AND (client_view = 0 OR ?)
           """,
         arguments: [
           WebhookEvents.eventID(remedyID: remedy.id, version: remedy.version, type: type), type.rawValue, remedy.id,
-          remedy.version, incidentBytes, entry.at.date.timeIntervalSince1970, remedy.tenant, type.maskBit,
+          remedy.version, incidentBytes, entry.at.date.timeIntervalSince1970, trace, remedy.tenant, type.maskBit,
           Redress_V1_WebhookEventType.clientVisible.contains(type),
         ]
       )
@@ -153,7 +155,8 @@ extension RemediationStore: WebhookStorage {
       let rows = try Row.fetchAll(
         db,
         sql: """
-          SELECT d.seq, d.event_id, d.event_type, d.attempts, d.incident, c.entry, c.remedy AS change_remedy, s.*
+          SELECT d.seq, d.event_id, d.event_type, d.attempts, d.incident, d.trace_context AS delivery_trace, c.entry,
+                 c.remedy AS change_remedy, s.*
           FROM webhook_delivery d
           JOIN webhook_subscription s ON s.id = d.subscription_id
           JOIN remedy_change c ON c.remedy_id = d.remedy_id AND c.version = d.remedy_version
@@ -172,7 +175,8 @@ extension RemediationStore: WebhookStorage {
           attempts: row["attempts"],
           remedy: try Redress_V1_Remedy(serializedBytes: remedy),
           entry: try Redress_V1_TimelineEntry(serializedBytes: entry),
-          incident: try incident.map { try Redress_V1_Incident(serializedBytes: $0) }
+          incident: try incident.map { try Redress_V1_Incident(serializedBytes: $0) },
+          traceContext: row["delivery_trace"]
         )
       }
     }

@@ -3,6 +3,7 @@ public import GRDB
 public import RedressSchemas
 public import RedressService
 import SwiftProtobuf
+public import Tracing
 
 /// The remediation service's storage: one facade over a GRDB writer, all SQL in this file.
 ///
@@ -14,6 +15,8 @@ import SwiftProtobuf
 /// change is on disk.
 public struct RemediationStore: Sendable {
   let writer: any DatabaseWriter
+  /// Reads the request's trace context, kept with each webhook delivery a change queues.
+  public var tracer: any Tracer = NoOpTracer()
 
   /// Opens (creating and migrating) the database at `path`.
   public init(path: String) throws {
@@ -126,13 +129,14 @@ public struct RemediationStore: Sendable {
     at now: Date,
     playbook: Playbook
   ) async throws -> (remedy: Redress_V1_Remedy, alreadyOpen: Bool) {
-    try await self.writer.write { db in
+    let trace = StoredTraceContext.current(self.tracer)
+    return try await self.writer.write { db in
       if let existing = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE tenant = ? AND incident_id = ?", [incident.tenant, incident.id]) {
         return (existing, true)
       }
       var remedy = playbook.open(incident: incident, id: newID, by: actor, at: now)
       try Self.insert(db, remedy)
-      try Self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident)
+      try Self.appendChange(db, before: nil, remedy: remedy, entry: remedy.timeline[0], incident: incident, trace: trace)
       // A group whose investigation was shared: the new member starts with it.
       if let shared = try Self.sharedInvestigation(db, tenant: remedy.tenant, group: remedy.groupID) {
         let context = try Self.lessonContext(
@@ -141,7 +145,7 @@ public struct RemediationStore: Sendable {
           shared.investigation, from: shared.source, by: shared.investigator, to: remedy, at: now, context: context)
         {
           try Self.update(db, investigated, from: remedy.version)
-          try Self.appendChange(db, before: remedy, remedy: investigated, entry: entry)
+          try Self.appendChange(db, before: remedy, remedy: investigated, entry: entry, trace: trace)
           remedy = investigated
         }
       }
@@ -162,7 +166,8 @@ public struct RemediationStore: Sendable {
     at now: Date,
     playbook: Playbook
   ) async throws -> (outcome: Playbook.Outcome, before: Redress_V1_Remedy, groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)]) {
-    try await self.writer.write { db in
+    let trace = StoredTraceContext.current(self.tracer)
+    return try await self.writer.write { db in
       guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ? AND tenant = ?", [id, tenant]) else {
         throw PlaybookError.notFound("No remedy '\(id)' in tenant \(tenant).")
       }
@@ -177,9 +182,9 @@ public struct RemediationStore: Sendable {
       var groupChanges: [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] = []
       if case .changed(let updated, let entry) = outcome {
         try Self.update(db, updated, from: remedy.version)
-        try Self.appendChange(db, before: remedy, remedy: updated, entry: entry)
+        try Self.appendChange(db, before: remedy, remedy: updated, entry: entry, trace: trace)
         if case .investigate(let request) = action, request.forGroup {
-          groupChanges = try Self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook)
+          groupChanges = try Self.share(db, request, from: updated, by: actor.name, at: now, playbook: playbook, trace: trace)
         }
       }
       return (outcome, remedy, groupChanges)
@@ -194,7 +199,8 @@ public struct RemediationStore: Sendable {
     from source: Redress_V1_Remedy,
     by investigator: String,
     at now: Date,
-    playbook: Playbook
+    playbook: Playbook,
+    trace: String?
   ) throws -> [(remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)] {
     let bytes: Data = try request.serializedBytes()
     try db.execute(
@@ -222,7 +228,7 @@ public struct RemediationStore: Sendable {
           request, from: source.id, by: investigator, to: member, at: now, context: context)
       else { continue }
       try Self.update(db, investigated, from: member.version)
-      try Self.appendChange(db, before: member, remedy: investigated, entry: entry)
+      try Self.appendChange(db, before: member, remedy: investigated, entry: entry, trace: trace)
       changes.append((investigated, entry))
     }
     return changes
@@ -297,7 +303,8 @@ public struct RemediationStore: Sendable {
     at now: Date,
     playbook: Playbook
   ) async throws -> (remedy: Redress_V1_Remedy, entry: Redress_V1_TimelineEntry)? {
-    try await self.writer.write { db in
+    let trace = StoredTraceContext.current(self.tracer)
+    return try await self.writer.write { db in
       guard let remedy = try Self.fetch(db, sql: "SELECT body FROM remedy WHERE id = ?", [id]) else { return nil }
       guard let (updated, entry) = playbook.checkDeadlines(of: remedy, at: now) else {
         // Keep the column in step with the remedy so this remedy is not picked again.
@@ -308,7 +315,7 @@ public struct RemediationStore: Sendable {
         return nil
       }
       try Self.update(db, updated, from: remedy.version)
-      try Self.appendChange(db, before: remedy, remedy: updated, entry: entry)
+      try Self.appendChange(db, before: remedy, remedy: updated, entry: entry, trace: trace)
       return (updated, entry)
     }
   }
@@ -533,7 +540,8 @@ public struct RemediationStore: Sendable {
     before: Redress_V1_Remedy?,
     remedy: Redress_V1_Remedy,
     entry: Redress_V1_TimelineEntry,
-    incident: Redress_V1_Incident? = nil
+    incident: Redress_V1_Incident? = nil,
+    trace: String?
   ) throws {
     let entryBytes: Data = try entry.serializedBytes()
     let remedyBytes: Data = try remedy.serializedBytes()
@@ -541,7 +549,7 @@ public struct RemediationStore: Sendable {
       sql: "INSERT INTO remedy_change (remedy_id, version, entry, remedy) VALUES (?, ?, ?, ?)",
       arguments: [remedy.id, remedy.version, entryBytes, remedyBytes]
     )
-    try Self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident)
+    try Self.enqueueWebhookEvents(db, before: before, after: remedy, entry: entry, incident: incident, trace: trace)
   }
 
   static func fingerprint(in action: Redress_V1_ActRequest.OneOf_Action) -> String? {

@@ -3,6 +3,8 @@ public import Logging
 public import RedressService
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
+import RedressTracing
 import RedressSchemas
 
 /// Delivers the webhook outbox: claims due deliveries, sends them (``WebhookSender``), records each outcome.
@@ -22,13 +24,19 @@ public final class WebhookDispatcher: Service, Sendable {
   let sender: WebhookSender
   let config: WebhookConfig
   let metrics: RedressMetrics
+  /// A client span per attempt, child of the request whose change raised the event.
+  let tracer: any Tracer
   let logger: Logger
   private let signal = WakeSignal()
   private let lastPrune = Mutex<Date>(.distantPast)
   /// Attempts running now.
   private let inFlight = Atomic<Int>(0)
 
-  public init(store: any WebhookStorage, config: WebhookConfig, metrics: RedressMetrics, logger: Logger) {
+  public init(
+    store: any WebhookStorage, config: WebhookConfig, metrics: RedressMetrics, tracer: any Tracer = NoOpTracer(),
+    logger: Logger
+  ) {
+    self.tracer = tracer
     self.store = store
     self.config = config
     self.sender = WebhookSender(config: config, logger: logger)
@@ -108,9 +116,19 @@ public final class WebhookDispatcher: Service, Sendable {
       return
     }
     let attempt = delivery.attempts + 1
+    let span = self.tracer.startSpan(
+      "webhook \(event.type)", context: StoredTraceContext.context(from: delivery.traceContext, self.tracer), ofKind: .client)
+    span.attributes["redress.webhook.id"] = delivery.webhook.id
+    span.attributes["redress.webhook.event_id"] = delivery.eventID
+    span.attributes["redress.webhook.attempt"] = attempt
+    var traceHeaders: [String: String] = [:]
+    self.tracer.inject(span.context, into: &traceHeaders, using: DictionaryCarrier())
     let result = await self.sender.send(
       url: delivery.webhook.url, body: body, eventID: delivery.eventID, eventType: event.type, attempt: attempt,
-      secrets: delivery.webhook.signingSecrets(at: Date()))
+      secrets: delivery.webhook.signingSecrets(at: Date()), traceHeaders: traceHeaders)
+    span.attributes["http.response.status_code"] = result.status
+    if let error = result.error { span.setStatus(SpanStatus(code: .error, message: error)) }
+    span.end()
     self.metrics.recordDuration("redress_webhook_attempt_duration_seconds", [], result.duration)
     let outcome: WebhookAttemptOutcome
     let label: String

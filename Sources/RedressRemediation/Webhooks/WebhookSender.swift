@@ -43,7 +43,8 @@ public struct WebhookSender: Sendable {
     eventID: String,
     eventType: String,
     attempt: Int,
-    secrets: [String]
+    secrets: [String],
+    traceHeaders: [String: String] = [:]
   ) async -> Result {
     let clock = ContinuousClock()
     let start = clock.now
@@ -71,8 +72,9 @@ public struct WebhookSender: Sendable {
     )
     if let ip = address.ipAddress, ip != target.host { configuration.dnsOverride = [target.host: ip] }
     let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    let outcome = await self.post(client: client, url: url, body: body, eventID: eventID, eventType: eventType,
-                                  attempt: attempt, secrets: secrets, timeout: timeout)
+    let outcome = await self.post(
+      client: client, url: url, body: body, eventID: eventID, eventType: eventType, attempt: attempt, secrets: secrets,
+      traceHeaders: traceHeaders, timeout: timeout)
     // Closes the connection; an unread answer is dropped with it.
     try? await client.shutdown()
     return result(outcome.status, outcome.error, retryAfter: outcome.retryAfter)
@@ -80,7 +82,7 @@ public struct WebhookSender: Sendable {
 
   private func post(
     client: HTTPClient, url: String, body: Data, eventID: String, eventType: String, attempt: Int, secrets: [String],
-    timeout: TimeAmount
+    traceHeaders: [String: String], timeout: TimeAmount
   ) async -> (status: Int, error: String?, retryAfter: Duration?) {
     func result(_ status: Int, _ error: String?, retryAfter: Duration? = nil) -> (status: Int, error: String?, retryAfter: Duration?) {
       (status, error, retryAfter)
@@ -92,6 +94,8 @@ public struct WebhookSender: Sendable {
     request.headers.add(name: "Redress-Event-Id", value: eventID)
     request.headers.add(name: "Redress-Event-Type", value: eventType)
     request.headers.add(name: "Redress-Delivery-Attempt", value: "\(attempt)")
+    // The delivery's span (W3C `traceparent` with swift-otel), so a receiver can join the trace.
+    for (name, value) in traceHeaders { request.headers.add(name: name, value: value) }
     request.headers.add(
       name: WebhookSignature.headerName,
       value: WebhookSignature.header(body: body, timestamp: Int64(Date().timeIntervalSince1970), secrets: secrets))

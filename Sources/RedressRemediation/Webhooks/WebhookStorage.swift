@@ -52,6 +52,8 @@ public struct DueWebhookDelivery: Sendable {
   public var remedy: Redress_V1_Remedy
   public var entry: Redress_V1_TimelineEntry
   public var incident: Redress_V1_Incident?
+  /// The trace context of the request whose change raised the event (``StoredTraceContext``), if traced.
+  public var traceContext: String? = nil
 
   /// The event as this delivery's subscription receives it.
   public var event: Redress_V1_WebhookEvent {

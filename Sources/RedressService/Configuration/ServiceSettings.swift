@@ -25,6 +25,8 @@ public struct ServiceSettings: Sendable {
   public var grpcHTTP2: GRPCHTTP2Listener?
   /// `GET /metrics` over HTTPS on the same host, when `metrics_port` is set.
   public var metrics: MetricsListener?
+  /// The OTLP/HTTP collector spans are exported to, when `tracing.otlp_endpoint` is set (``ServiceTracing``).
+  public var otlpEndpoint: String?
   /// Where the service keeps its SQLite database.
   public var dataDirectory: URL
   /// TLS, or plaintext when explicitly asked for tests.
@@ -86,6 +88,12 @@ public struct ServiceSettings: Sendable {
       metrics = MetricsListener(host: host, port: metricsPort)
     }
     let dataDirectory = URL(fileURLWithPath: try reader.string("data_dir") ?? "redress-data", isDirectory: true)
+    let otlpEndpoint = try reader.string("tracing.otlp_endpoint")
+    if let otlpEndpoint {
+      guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+        throw SettingsError("tracing.otlp_endpoint must be an http:// or https:// URL of an OTLP/HTTP collector, like http://otel-collector:4318")
+      }
+    }
 
     let security: ServerSecurity
     if try reader.bool("plaintext_for_testing_only") ?? false {
@@ -139,6 +147,7 @@ public struct ServiceSettings: Sendable {
       port: port,
       grpcHTTP2: grpcHTTP2,
       metrics: metrics,
+      otlpEndpoint: otlpEndpoint,
       dataDirectory: dataDirectory,
       security: security,
       directory: directory,

@@ -3,6 +3,7 @@ public import Logging
 public import NIOCore
 public import RedressWire
 public import ServiceLifecycle
+public import Tracing
 public import GRPCNIOTransportHTTP2
 
 /// One Redress service on the wire: a gRPC server over ``WireServerTransport`` with authentication, rate
@@ -84,6 +85,7 @@ public final class RedressServer: Service, Sendable {
     serviceRateLimiter: RateLimiter? = RateLimiter(config: .serviceDefaults),
     interceptors: [any ServerInterceptor] = [],
     metrics: RedressMetrics = RedressMetrics(),
+    tracer: any Tracer = NoOpTracer(),
     logger: Logger
   ) throws {
     self.health = HealthService()
@@ -109,7 +111,8 @@ public final class RedressServer: Service, Sendable {
     )
     let allInterceptors: [any ServerInterceptor] =
       [
-        RequestIDInterceptor(), MetricsInterceptor(metrics: metrics), DeadlineInterceptor(), RequestDecodingInterceptor(),
+        RequestIDInterceptor(), ServerTracingInterceptor(tracer: tracer), MetricsInterceptor(metrics: metrics),
+        DeadlineInterceptor(), RequestDecodingInterceptor(),
         authentication,
       ] + interceptors
     self.server = GRPCServer(transport: self.transport, services: services + [self.health], interceptors: allInterceptors)

@@ -22,7 +22,7 @@ public enum ServiceRunner {
           return handler
         }
       },
-      metadataProvider: RequestID.metadataProvider
+      metadataProvider: .multiplex([RequestID.metadataProvider, TraceID.metadataProvider])
     )
   }
 

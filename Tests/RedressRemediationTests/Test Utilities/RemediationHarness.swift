@@ -8,6 +8,7 @@ import RedressService
 import RedressTestSupport
 import RedressWire
 import ServiceLifecycle
+import Tracing
 
 /// Who the test servers know: tenant "acme" with one identity per role, and "globex" for isolation tests.
 enum People {
@@ -131,6 +132,7 @@ struct RemediationHarness: Sendable {
     database: TestDatabase,
     clock: ManualWallClock = ManualWallClock(start: Date(timeIntervalSince1970: 1_800_000_000)),
     serveMetrics: Bool = false,
+    tracer: any Tracer = NoOpTracer(),
     configure: (inout RemediationConfig) -> Void = { _ in },
     _ body: (RemediationHarness) async throws -> T
   ) async throws -> T {
@@ -150,6 +152,7 @@ struct RemediationHarness: Sendable {
       directory: try People.directory(),
       rateLimiter: nil,
       clock: clock,
+      tracer: tracer,
       logger: logger
     )
     let group = ServiceGroup.boundedForTests(services: app.services, logger: logger)
