@@ -129,6 +129,9 @@ public final class WebhookDispatcher: Service, Sendable {
     span.attributes["http.response.status_code"] = result.status
     if let error = result.error { span.setStatus(SpanStatus(code: .error, message: error)) }
     span.end()
+    // Shutting down cancelled the attempt: it did not fail, so it is not counted. The delivery keeps its claim
+    // (released at the next start with SQLite, expired with PostgreSQL) and is sent again.
+    if Task.isCancelled, result.error != nil { return }
     self.metrics.recordDuration("redress_webhook_attempt_duration_seconds", [], result.duration)
     let outcome: WebhookAttemptOutcome
     let label: String

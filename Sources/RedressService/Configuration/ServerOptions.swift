@@ -19,7 +19,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
   @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics (GET /metrics over HTTPS, bearer token of an identity with the metrics role) on this port, same host; 0 picks a free one. Off unless given. [config: metrics_port]")
   public var metricsPort: Int?
 
-  @Option(name: .customLong("otlp-endpoint"), help: ArgumentHelp("Export a trace span per RPC over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); W3C trace context is always propagated. Off unless given. [config: tracing.otlp_endpoint]", valueName: "url"))
+  @Option(name: .customLong("otlp-endpoint"), help: ArgumentHelp("Export a trace span per RPC over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); spans join a caller's W3C trace context. Off unless given. [config: tracing.otlp_endpoint]", valueName: "url"))
   public var otlpEndpoint: String?
 
   @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory for the service's SQLite database. [config: data_dir; default: ./redress-data]", valueName: "path"))

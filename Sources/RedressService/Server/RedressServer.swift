@@ -109,11 +109,13 @@ public final class RedressServer: Service, Sendable {
       serviceRateLimiter: rateLimiter == nil ? nil : serviceRateLimiter,
       logger: logger
     )
+    // With tracing off (a no-op tracer) there is nothing to extract or record: no span interceptor at all, so an
+    // untraced server pays nothing per call for it.
+    let tracing: [any ServerInterceptor] = tracer is NoOpTracer ? [] : [ServerTracingInterceptor(tracer: tracer)]
     let allInterceptors: [any ServerInterceptor] =
-      [
-        RequestIDInterceptor(), ServerTracingInterceptor(tracer: tracer), MetricsInterceptor(metrics: metrics),
-        DeadlineInterceptor(), RequestDecodingInterceptor(),
-        authentication,
+      [RequestIDInterceptor()] + tracing
+      + [
+        MetricsInterceptor(metrics: metrics), DeadlineInterceptor(), RequestDecodingInterceptor(), authentication,
       ] + interceptors
     self.server = GRPCServer(transport: self.transport, services: services + [self.health], interceptors: allInterceptors)
     if let listener = config.grpcHTTP2 {
