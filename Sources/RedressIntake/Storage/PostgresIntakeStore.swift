@@ -226,40 +226,61 @@ public final class PostgresIntakeStore: IntakeStorage {
     let oldestLiveKeyMS = nowMS - keyRetentionMS
     let ids = batch.map { _ in ResourceID.make(prefix: "inc", at: now) }
 
-    // 1. Claim the idempotency keys, in key order. A key another open transaction holds makes this insert wait
-    //    for it; an expired key is taken over.
+    // 1. Claim the idempotency keys, in key order, with one statement for the batch (unnest over column arrays,
+    //    inserted in that order). A key another open transaction holds makes the insert wait for it; an expired
+    //    key is taken over. The keys it did not claim were used before: one more statement reads them.
     var claims = [Claim](repeating: .new, count: batch.count)
     var firstWithKey: [KeyOfSubmission: Int] = [:]
+    var claiming: [Int] = []
     let byKey = batch.indices.sorted { KeyOfSubmission(batch[$0], $0) < KeyOfSubmission(batch[$1], $1) }
     for index in byKey {
-      let submission = batch[index]
-      let key = KeyOfSubmission(submission, 0)
+      let key = KeyOfSubmission(batch[index], 0)
       if let first = firstWithKey[key] {
         claims[index] = .sameBatch(first)
-        continue
+      } else {
+        firstWithKey[key] = index
+        claiming.append(index)
       }
-      firstWithKey[key] = index
-      let claimed = try await db.query(
+    }
+    let identities = claiming.map { batch[$0].identity.name }
+    let keys = claiming.map { batch[$0].idempotencyKey }
+    let hashes = claiming.map { ByteBuffer(bytes: batch[$0].payloadSHA256) }
+    let claimIDs = claiming.map { ids[$0] }
+    let claimedRows = try await db.query(
+      """
+      INSERT INTO idempotency_key (identity, key, payload_sha256, incident_id, created_at_ms)
+      SELECT identity, key, payload_sha256, incident_id, \(nowMS)
+      FROM unnest(\(identities)::TEXT[], \(keys)::TEXT[], \(hashes)::BYTEA[], \(claimIDs)::TEXT[]) WITH ORDINALITY
+        AS k(identity, key, payload_sha256, incident_id, position)
+      ORDER BY position
+      ON CONFLICT (identity, key) DO UPDATE SET payload_sha256 = excluded.payload_sha256,
+        incident_id = excluded.incident_id, created_at_ms = excluded.created_at_ms
+      WHERE idempotency_key.created_at_ms < \(oldestLiveKeyMS)
+      RETURNING incident_id
+      """,
+      logger: self.logger
+    )
+    var claimedIDs: Set<String> = []
+    for try await id in claimedRows.decode(String.self) { claimedIDs.insert(id) }
+    let taken = claiming.filter { !claimedIDs.contains(ids[$0]) }
+    if !taken.isEmpty {
+      let existing = try await db.query(
         """
-        INSERT INTO idempotency_key (identity, key, payload_sha256, incident_id, created_at_ms)
-        VALUES (\(submission.identity.name), \(submission.idempotencyKey), \(submission.payloadSHA256), \(ids[index]), \(nowMS))
-        ON CONFLICT (identity, key) DO UPDATE SET payload_sha256 = excluded.payload_sha256,
-          incident_id = excluded.incident_id, created_at_ms = excluded.created_at_ms
-        WHERE idempotency_key.created_at_ms < \(oldestLiveKeyMS)
-        RETURNING incident_id
+        SELECT k.identity, k.key, k.incident_id, k.payload_sha256 FROM idempotency_key k
+        JOIN unnest(\(taken.map { batch[$0].identity.name })::TEXT[], \(taken.map { batch[$0].idempotencyKey })::TEXT[])
+          AS t(identity, key) ON k.identity = t.identity AND k.key = t.key
         """,
         logger: self.logger
       )
-      if try await Self.hasRow(claimed) { continue }
-      let existing = try await db.query(
-        "SELECT incident_id, payload_sha256 FROM idempotency_key WHERE identity = \(submission.identity.name) AND key = \(submission.idempotencyKey)",
-        logger: self.logger
-      )
-      for try await (incidentID, hash) in existing.decode((String, Data).self) {
-        claims[index] = .earlier(incidentID: incidentID, payloadSHA256: hash)
+      var stored: [KeyOfSubmission: (String, Data)] = [:]
+      for try await (identity, key, incidentID, hash) in existing.decode((String, String, String, Data).self) {
+        stored[KeyOfSubmission(identity: identity, key: key)] = (incidentID, hash)
       }
-      guard case .earlier = claims[index] else {
-        throw IntakeError(code: .storage, message: "An idempotency key could be neither claimed nor found.")
+      for index in taken {
+        guard let (incidentID, hash) = stored[KeyOfSubmission(batch[index], 0)] else {
+          throw IntakeError(code: .storage, message: "An idempotency key could be neither claimed nor found.")
+        }
+        claims[index] = .earlier(incidentID: incidentID, payloadSHA256: hash)
       }
     }
 
@@ -696,6 +717,13 @@ private struct KeyOfSubmission: Hashable, Comparable {
     self.identity = submission.identity.name
     self.key = submission.idempotencyKey
     self.index = index
+  }
+
+  /// A stored key (index 0, as the batch's lookups use).
+  init(identity: String, key: String) {
+    self.identity = identity
+    self.key = key
+    self.index = 0
   }
 
   static func < (lhs: Self, rhs: Self) -> Bool {
