@@ -77,7 +77,6 @@ public final class RemediationApplication: Sendable {
       sqlite.tracer = tracer
       store = sqlite
       self.databaseServices = []
-      self.listener = nil
       self.postgres = nil
     case .postgres(let settings):
       let client = try settings.makeClient(logger: logger)
@@ -85,13 +84,16 @@ public final class RemediationApplication: Sendable {
       postgres.tracer = tracer
       store = postgres
       self.databaseServices = [client]
-      self.listener = RemedyChangeListener.make(store: postgres, broadcaster: broadcaster, logger: logger)
       self.postgres = postgres
     }
     let playbook = Playbook(policy: config.policy)
     let metrics = RedressMetrics(durationBuckets: RemedyMeasures.buckets)
     let dispatcher = WebhookDispatcher(store: store, config: config.webhooks, metrics: metrics, tracer: tracer, logger: logger)
     self.webhooks = dispatcher
+    // Another replica's change may have queued deliveries: its notification wakes this replica's dispatcher too.
+    self.listener = self.postgres.map {
+      RemedyChangeListener.make(store: $0, broadcaster: broadcaster, changed: { dispatcher.wake() }, logger: logger)
+    }
     let service = RemediationService(
       store: store,
       playbook: playbook,

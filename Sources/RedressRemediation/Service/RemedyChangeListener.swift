@@ -11,8 +11,14 @@ import RedressService
 /// While the listening connection is down (the database restarts) notifications are lost; a watcher catches up
 /// at the next change of its remedy, which it sees as a gap and fills from the store.
 enum RemedyChangeListener {
-  static func make(store: PostgresRemediationStore, broadcaster: RemedyBroadcaster, logger: Logger) -> PostgresListener {
+  /// - Parameter changed: Called for every notified change (wakes the webhook dispatcher: another replica's change
+  ///   may have queued deliveries).
+  static func make(
+    store: PostgresRemediationStore, broadcaster: RemedyBroadcaster, changed: @escaping @Sendable () -> Void = {},
+    logger: Logger
+  ) -> PostgresListener {
     PostgresListener(client: store.client, channel: PostgresRemediationStore.channel, logger: logger) { payload in
+      changed()
       await Self.deliver(payload, store: store, broadcaster: broadcaster, logger: logger)
     }
   }

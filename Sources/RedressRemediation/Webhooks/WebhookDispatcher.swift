@@ -16,8 +16,9 @@ import RedressSchemas
 /// ``WebhookConfig/retryDelay(afterFailures:)`` (or the receiver's `Retry-After`); after
 /// ``WebhookConfig/maxAttempts`` the delivery is dead until replayed.
 ///
-/// The service wakes it after each change it commits (``wake()``); otherwise it sleeps until the next
-/// delivery is due, at most ``WebhookConfig/pollInterval`` (another replica's changes). Delivered rows are
+/// The service wakes it after each change it commits, and on PostgreSQL after each change another replica
+/// notifies (``wake()``); otherwise it sleeps until the next delivery is due, at most
+/// ``WebhookConfig/pollInterval`` (a notification lost while the listening connection was down). Delivered rows are
 /// kept ``WebhookConfig/deliveredRetention``, dead ones ``WebhookConfig/deadRetention``; both are pruned hourly.
 public final class WebhookDispatcher: Service, Sendable {
   let store: any WebhookStorage
