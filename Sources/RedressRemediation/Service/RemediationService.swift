@@ -128,13 +128,10 @@ struct RemediationService: Redress_V1_Remediation.SimpleServiceProtocol {
     for (index, status) in request.statuses.prefix(FieldViolations.maxFilterValues).enumerated() where !statuses.contains(status) {
       violations.add("statuses[\(index)]", "must be a status (open, resolved, declined, referred, with legal)")
     }
-    var canonical = request
-    canonical.pageSize = 0
-    canonical.pageToken = ""
-    var options = BinaryEncodingOptions()
-    options.useDeterministicOrdering = true
-    let filterBytes: Data = (try? canonical.serializedBytes(options: options)) ?? Data()
-    let fingerprint = PageToken.fingerprint(of: Data(caller.tenant.utf8) + filterBytes)
+    let fingerprint = PageToken.fingerprint(of: request, tenant: caller.tenant) {
+      $0.pageSize = 0
+      $0.pageToken = ""
+    }
     var token: PageToken?
     do {
       token = try PageToken.decode(request.pageToken, expectedFilters: fingerprint)

@@ -167,13 +167,10 @@ struct WebhooksService: Redress_V1_Webhooks.SimpleServiceProtocol {
     for (index, state) in request.states.prefix(FieldViolations.maxFilterValues).enumerated() where !states.contains(state) {
       violations.add("states[\(index)]", "must be pending, delivered or dead")
     }
-    var canonical = request
-    canonical.pageSize = 0
-    canonical.pageToken = ""
-    var options = BinaryEncodingOptions()
-    options.useDeterministicOrdering = true
-    let filterBytes: Data = (try? canonical.serializedBytes(options: options)) ?? Data()
-    let fingerprint = PageToken.fingerprint(of: Data(caller.tenant.utf8) + filterBytes)
+    let fingerprint = PageToken.fingerprint(of: request, tenant: caller.tenant) {
+      $0.pageSize = 0
+      $0.pageToken = ""
+    }
     var token: PageToken?
     do {
       token = try PageToken.decode(request.pageToken, expectedFilters: fingerprint)

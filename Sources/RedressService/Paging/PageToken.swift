@@ -1,5 +1,6 @@
 public import Foundation
 import Crypto
+public import SwiftProtobuf
 
 /// An opaque page token: where the previous page ended, bound to the filters it was made for.
 ///
@@ -24,6 +25,19 @@ public struct PageToken: Sendable, Hashable, Codable {
   /// request with page_size and page_token cleared, serialized deterministically).
   public static func fingerprint(of canonicalFilters: Data) -> String {
     SHA256.hash(data: canonicalFilters).prefix(12).map { String(format: "%02x", $0) }.joined()
+  }
+
+  /// The fingerprint of a list request's filters in `tenant`: `request` with its page fields cleared by
+  /// `clearPaging`, serialized deterministically.
+  public static func fingerprint<Request: SwiftProtobuf.Message>(
+    of request: Request, tenant: String, clearPaging: (inout Request) -> Void
+  ) -> String {
+    var canonical = request
+    clearPaging(&canonical)
+    var options = BinaryEncodingOptions()
+    options.useDeterministicOrdering = true
+    let filterBytes: Data = (try? canonical.serializedBytes(options: options)) ?? Data()
+    return Self.fingerprint(of: Data(tenant.utf8) + filterBytes)
   }
 
   /// The token as text for a response's next_page_token.
